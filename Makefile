@@ -1,0 +1,38 @@
+# The dev loop. `make test` is what CI runs (.ci/run); it installs everything it needs itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install run test demo check lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## start the monitor on ./wirewatch.toml
+	$(BIN)/wirewatch --config wirewatch.toml run
+
+test: install  ## install what the tests need and run them all
+	$(BIN)/python -m pytest
+
+demo: install  ## offline tour on the bundled fixture pages
+	$(BIN)/wirewatch demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+check: lint test
+
+bench: install  ## extraction quality on ../shared/benchmarks/aeb
+	$(BIN)/python bench/aeb.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

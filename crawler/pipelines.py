@@ -1,0 +1,54 @@
+"""Store each extracted article in SQLite (``storage.store_article``) and count the outcome.
+
+Stats: ``wirewatch/store/new``, ``.../updated``, ``.../duplicate``, ``.../failed``. A failed
+write drops the item with an error log; its URL is not recorded, so the next run fetches it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from sqlite_utils import Database
+
+from crawler.context import crawl_config, database_path
+from crawler.items import ArticleItem
+from storage.articles import store_article
+from storage.db import open_db
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, crawler: Crawler, db: Database) -> None:
+        self.crawler = crawler
+        self.db = db
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        config = crawl_config(crawler.settings)
+        path = database_path(crawler.settings, config)
+        return cls(crawler, open_db(path, config.storage.busy_timeout))
+
+    def process_item(self, item: ArticleItem) -> ArticleItem:
+        stats = self.crawler.stats
+        assert stats is not None
+        try:
+            stored = store_article(self.db, item.article, item.outlet)
+        except sqlite3.Error as exc:
+            stats.inc_value("wirewatch/store/failed")
+            logger.error(
+                "Could not store %(url)s: %(error)s", {"url": item.article.url, "error": exc}
+            )
+            raise DropItem(f"storage failed: {exc}") from exc
+        stats.inc_value(f"wirewatch/store/{stored.outcome}")
+        logger.info(
+            "Stored %(url)s (%(outcome)s, id %(id)d)",
+            {"url": item.article.url, "outcome": stored.outcome, "id": stored.article_id},
+        )
+        return item
+
+    def close_spider(self) -> None:
+        self.db.close()

@@ -1,0 +1,60 @@
+"""Record every run of an outlet in ``crawl_runs``: opened when the spider opens, closed with
+its counts when it closes.
+
+A run is ``finished`` when Scrapy closes the spider for "finished", else ``failed`` with the
+close reason (``closespider_timeout``, ``shutdown``...). Counts come from the crawl's stats.
+"""
+
+from __future__ import annotations
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from crawler.context import crawl_config, database_path
+from storage.db import open_db
+from storage.runs import FAILED, FINISHED, finish_run, start_run
+
+
+class CrawlRunRecorder:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        config = crawl_config(crawler.settings)
+        self.db = open_db(database_path(crawler.settings, config), config.storage.busy_timeout)
+        self.run_id: int | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
+        if not crawler.settings.getbool("WIREWATCH_RECORD_RUNS", True):
+            raise NotConfigured
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        return extension
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.run_id = start_run(self.db, spider.name)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.run_id is None:
+            return
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        errors = sum(
+            int(value)
+            for key, value in stats.items()
+            if key == "spider_exceptions/count"
+            or key.startswith("wirewatch/fetch/")
+            or key in ("wirewatch/discover/failed", "wirewatch/store/failed")
+        )
+        finish_run(
+            self.db,
+            self.run_id,
+            FINISHED if reason == "finished" else FAILED,
+            pages_fetched=int(stats.get("downloader/response_count", 0)),
+            articles_new=int(stats.get("wirewatch/store/new", 0)),
+            articles_updated=int(stats.get("wirewatch/store/updated", 0)),
+            errors=errors,
+            reason=reason,
+            stats=stats,
+        )
+        self.db.close()

@@ -1,0 +1,232 @@
+"""The one spider of wirewatch, built from an outlet's entry in the config file.
+
+``scrapy crawl outlet -a name=NAME`` crawls outlet NAME: its feeds, its sitemaps and its
+section pages (``start_urls``, whose links matching ``follow`` are articles, ``depth`` levels
+deep). Entries older than the outlet's ``max_age`` and URLs already stored (outside the
+re-check window) are not downloaded. Outcomes are counted in the crawl stats:
+
+- ``wirewatch/discover/<entries|too_old|known|off_domain|ignored|failed>``
+- ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``
+- ``wirewatch/fetch/<http_NNN|error type>``
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.settings import BaseSettings
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.gz import gunzip
+from sqlite_utils import Database
+from twisted.python.failure import Failure
+
+from crawler.context import apply_crawl_section, crawl_config, database_path
+from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
+from crawler.items import ArticleItem
+from extractors.article import extract_article
+from extractors.dates import parse_date
+from extractors.urls import in_domains
+from storage.articles import should_fetch
+from storage.db import open_db
+from wirewatch.config import OutletConfig
+
+logger = logging.getLogger(__name__)
+
+MAX_SITEMAP_DEPTH = 3
+
+
+class OutletSpider(scrapy.Spider):
+    name = "outlet"
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        apply_crawl_section(settings, crawl_config(settings))
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutletSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        config = crawl_config(crawler.settings)
+        if spider.name == cls.name:
+            raise ValueError("name the outlet to crawl: scrapy crawl outlet -a name=NAME")
+        try:
+            spider.outlet = config.outlet(spider.name)
+        except KeyError:
+            known = ", ".join(o.name for o in config.outlets) or "none"
+            raise ValueError(f"no outlet {spider.name!r} in the config (known: {known})") from None
+        spider.db = open_db(database_path(crawler.settings, config), config.storage.busy_timeout)
+        spider.recheck = crawler.settings.getfloat("WIREWATCH_RECHECK")
+        spider.min_text = crawler.settings.getint("WIREWATCH_MIN_TEXT")
+        spider.domains = spider.outlet.domains
+        spider.allowed_domains = spider.domains
+        spider.oldest = datetime.now(UTC) - timedelta(seconds=spider.outlet.max_age)
+        spider.links = LinkExtractor(
+            allow=spider.outlet.follow, allow_domains=spider.domains, unique=True
+        )
+        return spider
+
+    outlet: OutletConfig
+    db: Database
+    allowed_domains: list[str]
+    recheck: float
+    min_text: int
+    domains: list[str]
+    oldest: datetime
+    links: LinkExtractor
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.outlet.feeds:
+            yield scrapy.Request(url, self.parse_feed, errback=self.fetch_failed, dont_filter=True)
+        for url in self.outlet.sitemaps:
+            yield scrapy.Request(
+                url, self.parse_sitemap, errback=self.fetch_failed, dont_filter=True
+            )
+        for url in self.outlet.start_urls:
+            yield scrapy.Request(
+                url,
+                self.parse_page,
+                errback=self.fetch_failed,
+                dont_filter=True,
+                cb_kwargs={"depth": 0},
+            )
+
+    def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
+        try:
+            entries = parse_feed(
+                response.body,
+                response.url,
+                (response.headers.get("Content-Type") or b"").decode("latin-1"),
+            )
+        except DiscoveryError as exc:
+            self._count("discover/failed")
+            logger.error("Feed %(url)s: %(error)s", {"url": response.url, "error": exc})
+            return
+        yield from self._requests_for(entries, response.url)
+
+    def parse_sitemap(self, response: Response, depth: int = 0) -> Iterator[scrapy.Request]:
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
+            except (OSError, ValueError) as exc:
+                self._count("discover/failed")
+                logger.error("Sitemap %(url)s: %(error)s", {"url": response.url, "error": exc})
+                return
+        try:
+            kind, entries = parse_sitemap(body)
+        except DiscoveryError as exc:
+            self._count("discover/failed")
+            logger.error("Sitemap %(url)s: %(error)s", {"url": response.url, "error": exc})
+            return
+        if kind == "urlset":
+            yield from self._requests_for(entries, response.url)
+            return
+        if depth >= MAX_SITEMAP_DEPTH:
+            logger.warning("Sitemap %(url)s: index nested too deep", {"url": response.url})
+            return
+        for entry in entries:
+            if entry.published and entry.published < self.oldest:
+                continue  # a child sitemap untouched since before max_age holds nothing new
+            yield response.follow(
+                entry.url,
+                self.parse_sitemap,
+                errback=self.fetch_failed,
+                cb_kwargs={"depth": depth + 1},
+            )
+
+    def parse_page(self, response: Response, depth: int = 1) -> Iterator[Any]:
+        """An article, or a section page whose article links are followed."""
+        if not isinstance(response, TextResponse):
+            self._count("extract/not_html")
+            return
+        result = extract_article(
+            response.body,
+            response.url,
+            {k.decode(): v[0].decode("latin-1") for k, v in response.headers.items() if v},
+            selector=self.outlet.selector,
+            min_text=self.min_text,
+        )
+        if result.article is not None and depth > 0:
+            published = parse_date(result.article.published)
+            if published and published < self.oldest:
+                self._count("extract/too_old")
+                return
+            self._count("extract/ok")
+            yield ArticleItem(outlet=self.outlet.name, article=result.article)
+            return
+        if result.article is None and depth > 0:
+            self._count(f"extract/{result.reason}")
+            logger.debug(
+                "Not an article: %(url)s (%(reason)s: %(detail)s)",
+                {"url": response.url, "reason": result.reason, "detail": result.detail},
+            )
+        if depth < self.outlet.depth:
+            entries = [Entry(url=link.url) for link in self.links.extract_links(response)]
+            yield from self._requests_for(entries, response.url, depth + 1)
+
+    def _requests_for(
+        self, entries: list[Entry], source: str, depth: int = 1
+    ) -> Iterator[scrapy.Request]:
+        self._count("discover/entries", len(entries))
+        for entry in entries:
+            url = entry.url.strip()
+            if not re.match(r"https?://", url, re.I):
+                continue
+            if not in_domains(url, self.domains):
+                self._count("discover/off_domain")
+                continue
+            if entry.published and entry.published < self.oldest:
+                self._count("discover/too_old")
+                continue
+            if not should_fetch(self.db, url, self.recheck):
+                self._count("discover/known")
+                continue
+            yield scrapy.Request(
+                url,
+                self.parse_page,
+                errback=self.fetch_failed,
+                cb_kwargs={"depth": depth},
+                headers={"Referer": source},
+            )
+
+    def fetch_failed(self, failure: Failure) -> None:
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            self._count(f"fetch/http_{status}")
+            logger.warning(
+                "HTTP %(status)d for %(url)s",
+                {"status": status, "url": failure.value.response.url},
+            )
+            return
+        if failure.check(IgnoreRequest):
+            self._count("discover/ignored")  # robots.txt or offsite: by design, not an error
+            logger.info("Not fetched: %(url)s", {"url": _url_of(failure)})
+            return
+        kind = failure.type.__name__ if failure.type else "error"
+        self._count(f"fetch/{kind}")
+        logger.error(
+            "Fetching %(url)s failed: %(error)s",
+            {"url": _url_of(failure), "error": failure.getErrorMessage()},
+        )
+
+    def _count(self, key: str, amount: int = 1) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"wirewatch/{key}", amount)
+
+    def closed(self, reason: str) -> None:
+        self.db.close()
+
+
+def _url_of(failure: Failure) -> str:
+    """The URL of a failed request (Scrapy sets ``failure.request`` on errback failures)."""
+    request = getattr(failure, "request", None)
+    return request.url if request is not None else "?"

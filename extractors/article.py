@@ -1,0 +1,261 @@
+"""Turn a fetched page into an :class:`Article`, or say why it is not one.
+
+This is the one place that calls trafilatura. The page is decoded from its raw bytes the way a
+browser would (HTTP charset, then BOM, then ``<meta charset>``, then detection), parsed once, and
+that tree serves trafilatura, the metadata readers and the page-type signals alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import py3langid
+from courlan.filters import is_navigation_page
+from lxml.etree import ParserError, XPathError
+from lxml.html import HtmlElement
+from trafilatura import bare_extraction
+from trafilatura.settings import Extractor
+from trafilatura.utils import load_html
+from w3lib.encoding import html_to_unicode
+
+from extractors.dates import isoformat, parse_date
+from extractors.metadata import PageMeta, read_meta
+from extractors.urls import normalise_url, resolve_url
+
+# Reasons a page is not stored, also used as stat names (wirewatch/extract/<reason>).
+EMPTY = "empty"
+NOT_HTML = "not_html"
+UNPARSABLE = "unparsable"
+ERROR_PAGE = "error_page"
+SECTION_FRONT = "section_front"
+TOO_SHORT = "too_short"
+NO_URL = "no_url"
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+SECTION_LINK_DENSITY = 0.5
+ERROR_TITLE = re.compile(
+    r"\b(404|410|not found|page not found|access denied|server error|error 50\d)\b", re.I
+)
+_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|p|article)\b", re.I)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+# Gathered once: trafilatura's options for news pages (precision first: chrome in the text
+# means false alerts). Only the URL changes per call.
+_TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "output_format": "python",
+    "precision": True,
+    "comments": False,
+    "tables": True,
+    "with_metadata": True,
+}
+
+
+@dataclass(frozen=True)
+class Article:
+    """One extracted article, ready to store."""
+
+    url: str
+    fetched_url: str
+    title: str | None
+    author: str | None
+    published: str | None
+    language: str | None
+    sitename: str | None
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The outcome of :func:`extract_article`: an article, or the reason there is none."""
+
+    article: Article | None = None
+    reason: str | None = None
+    detail: str = ""
+    meta: PageMeta = field(default_factory=PageMeta)
+
+    @property
+    def ok(self) -> bool:
+        return self.article is not None
+
+
+def extract_article(
+    body: bytes,
+    url: str | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    selector: str | None = None,
+    min_text: int = 200,
+) -> Extraction:
+    """Extract the article a page holds.
+
+    Args:
+        body: The raw bytes as served (after content decoding).
+        url: The URL the page was fetched from; None for a saved page, whose canonical link or
+            og:url then gives it.
+        headers: Response headers; ``Content-Type`` and ``Content-Language`` are read.
+        selector: An outlet's own CSS or XPath (starting with "/") for the article text,
+            overriding trafilatura's choice of text.
+        min_text: Fewer characters of text than this is not an article.
+
+    Returns:
+        An :class:`Extraction` with ``article`` set, or with ``reason`` one of ``empty``,
+        ``not_html``, ``unparsable``, ``no_url``, ``error_page``, ``section_front``,
+        ``too_short``.
+    """
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = lowered.get("content-type", "")
+    if not body or not body.strip():
+        return Extraction(reason=EMPTY, detail="empty body")
+    if content_type and content_type.split(";")[0].strip().lower() not in HTML_TYPES:
+        return Extraction(reason=NOT_HTML, detail=f"Content-Type {content_type.split(';')[0]}")
+    head = body[:2048]
+    if b"\x00" in head or not _SNIFF.search(head if len(body) > 2048 else body):
+        return Extraction(reason=NOT_HTML, detail="does not look like HTML")
+
+    _, text = html_to_unicode(content_type or None, body)
+    try:
+        tree = load_html(text)
+    except (ParserError, ValueError) as exc:
+        return Extraction(reason=UNPARSABLE, detail=str(exc))
+    if tree is None:
+        return Extraction(reason=UNPARSABLE, detail="no HTML tree")
+    meta = read_meta(tree)
+    if url is None:
+        url = resolve_url(meta.canonical, "http://invalid/") or resolve_url(
+            meta.og_url, "http://invalid/"
+        )
+        if url is None or url.startswith("http://invalid/"):
+            return Extraction(reason=NO_URL, detail="no canonical link or og:url", meta=meta)
+
+    try:
+        document = bare_extraction(tree, options=Extractor(**_TRAFILATURA_OPTIONS, url=url))
+    except (ValueError, RecursionError, XPathError) as exc:
+        document, failure = None, str(exc)
+    else:
+        failure = ""
+    body_text = _selected_text(tree, selector) if selector else None
+    if body_text is None:
+        body_text = getattr(document, "text", None) or ""
+    body_text = clean_text(body_text)
+
+    title = _first(getattr(document, "title", None), meta.title, meta.html_title)
+    if _looks_like_error(title, meta, body_text, min_text):
+        return Extraction(reason=ERROR_PAGE, detail=f"title {title!r}", meta=meta)
+    if not meta.is_article_typed and (
+        is_navigation_page(url) or link_density(tree) > SECTION_LINK_DENSITY
+    ):
+        return Extraction(reason=SECTION_FRONT, detail="links outweigh text", meta=meta)
+    if len(body_text) < min_text:
+        detail = failure or f"{len(body_text)} characters of text"
+        return Extraction(reason=TOO_SHORT, detail=detail, meta=meta)
+
+    published = parse_date(meta.published) or parse_date(getattr(document, "date", None))
+    language = meta.language or _content_language(lowered) or _detect_language(body_text)
+    article = Article(
+        url=canonical_url(meta, url),
+        fetched_url=url,
+        title=_clip(title, 1000),
+        author=_clip(_first(meta.author, getattr(document, "author", None)), 500),
+        published=isoformat(published) if published else None,
+        language=language,
+        sitename=_clip(_first(meta.sitename, getattr(document, "sitename", None)), 200),
+        text=body_text,
+    )
+    return Extraction(article=article, meta=meta)
+
+
+def canonical_url(meta: PageMeta, fetched_url: str) -> str:
+    """The article's identity: its canonical link or og:url, else the fetched URL, normalised.
+
+    A canonical that points at a site's front page from a deeper page is a common CMS mistake
+    and is ignored.
+    """
+    fetched = normalise_url(fetched_url)
+    for candidate in (meta.canonical, meta.og_url):
+        resolved = resolve_url(candidate, fetched_url)
+        if resolved and not (_is_front(resolved) and not _is_front(fetched)):
+            return resolved
+    return fetched
+
+
+def clean_text(text: str) -> str:
+    """Normalise line ends and blank lines, strip each line; keep paragraphs one per line."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = [line.strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def link_density(tree: HtmlElement) -> float:
+    """Share of the visible body text that sits inside links (section fronts score high)."""
+    body = tree.find(".//body")
+    if body is None:
+        return 0.0
+    total = _visible_size(body) - sum(
+        _visible_size(e) for e in body.iter("script", "style", "noscript")
+    )
+    linked = sum(_visible_size(a) for a in body.iter("a"))
+    return min(linked / total, 1.0) if total > 0 else 0.0
+
+
+def _visible_size(element: HtmlElement) -> int:
+    return sum(len(part) for part in element.text_content().split())
+
+
+def _selected_text(tree: HtmlElement, selector: str) -> str | None:
+    try:
+        elements = (
+            tree.xpath(selector) if selector.startswith(("/", "(")) else tree.cssselect(selector)
+        )
+    except (XPathError, ValueError):
+        return None
+    blocks: list[str] = []
+    for element in elements:
+        if not isinstance(element, HtmlElement):
+            continue
+        parts = element.xpath(".//p|.//h2|.//h3|.//h4|.//li|.//blockquote")
+        for part in parts or [element]:
+            line = " ".join(part.text_content().split())
+            if line:
+                blocks.append(line)
+    return "\n".join(blocks) if blocks else None
+
+
+def _looks_like_error(title: str | None, meta: PageMeta, text: str, min_text: int) -> bool:
+    titles = " ".join(t for t in (title, meta.html_title) if t)
+    return bool(ERROR_TITLE.search(titles)) and len(text) < 4 * max(min_text, 200)
+
+
+def _is_front(url: str) -> bool:
+    path = url.split("://", 1)[-1].partition("/")[2]
+    return not path.strip("/")
+
+
+def _content_language(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("content-language", "").split(",")[0].strip()
+    code = value.split("-")[0].lower()
+    return code if 2 <= len(code) <= 3 and code.isalpha() else None
+
+
+def _detect_language(text: str) -> str | None:
+    if len(text) < 50:
+        return None
+    code, _ = py3langid.classify(text[:3000])
+    return str(code)
+
+
+def _first(*values: str | None) -> str | None:
+    for value in values:
+        if value and value.strip():
+            return " ".join(value.split())
+    return None
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else value

@@ -1,0 +1,128 @@
+"""The monitor: crawl every configured outlet on its schedule, each crawl in its own process.
+
+Reads ``[schedule]`` (``every``, ``jitter``, ``crawl_timeout``, ``max_parallel``) and each
+outlet's ``every`` or ``cron``. Jobs are built from the config at start (no persisted job store):
+one per outlet, never two runs of one outlet at once, missed runs coalesced into one. A crawl
+that outlives ``crawl_timeout`` is terminated, and one that crashes is logged; neither stops the
+monitor. Run it as ``wirewatch run`` or ``python scheduler.py [--config FILE]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from wirewatch.config import Config, OutletConfig
+
+logger = logging.getLogger("wirewatch.scheduler")
+
+
+class Monitor:
+    """Schedules and runs the crawls of one config."""
+
+    def __init__(self, config: Config, config_file: Path, db: str | None = None) -> None:
+        self.config = config
+        self.config_file = Path(config_file).resolve()
+        self.db = db
+        self.scheduler = BlockingScheduler(
+            executors={"default": ThreadPoolExecutor(config.schedule.max_parallel)},
+            timezone=UTC,
+        )
+
+    def trigger_for(self, outlet: OutletConfig) -> tuple[BaseTrigger, float]:
+        """The outlet's trigger and its nominal interval in seconds (for the misfire grace)."""
+        jitter = int(self.config.schedule.jitter) or None
+        if outlet.cron:
+            trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
+            return trigger, 60.0
+        every = outlet.every or self.config.schedule.every
+        return IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC), every
+
+    def crawl_command(self, outlet: str) -> list[str]:
+        command = [sys.executable, "-m", "wirewatch", "--config", str(self.config_file)]
+        if self.db:
+            command += ["--db", self.db]
+        return [*command, "crawl", outlet]
+
+    def crawl(self, outlet: str) -> None:
+        """Run one outlet's crawl as a child process, within the crawl time limit."""
+        started = time.monotonic()
+        timeout = self.config.schedule.crawl_timeout
+        try:
+            result = subprocess.run(
+                self.crawl_command(outlet), capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            logger.error(
+                "Crawl of %(outlet)s timed out after %(timeout).0fs and was terminated",
+                {"outlet": outlet, "timeout": timeout},
+            )
+            return
+        duration = time.monotonic() - started
+        summary = result.stdout.strip().splitlines()[-1:] or [""]
+        if result.returncode:
+            logger.error(
+                "Crawl of %(outlet)s failed (exit %(code)d) after %(duration).1fs: %(error)s",
+                {
+                    "outlet": outlet,
+                    "code": result.returncode,
+                    "duration": duration,
+                    "error": result.stderr.strip()[-500:],
+                },
+            )
+        else:
+            logger.info(
+                "Crawled %(outlet)s in %(duration).1fs: %(summary)s",
+                {"outlet": outlet, "duration": duration, "summary": summary[0]},
+            )
+
+    def schedule(self) -> None:
+        now = datetime.now(UTC)
+        for outlet in self.config.outlets:
+            trigger, interval = self.trigger_for(outlet)
+            self.scheduler.add_job(
+                self.crawl,
+                trigger,
+                args=[outlet.name],
+                id=f"crawl:{outlet.name}",
+                name=f"crawl {outlet.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval)),
+                next_run_time=now,
+            )
+
+    def run(self) -> None:
+        """Schedule every outlet and block until SIGINT or SIGTERM."""
+        self.schedule()
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            logger.info("Stopping on signal %(signal)d", {"signal": signum})
+            self.scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        logger.info(
+            "Monitoring %(count)d outlet(s) from %(config)s",
+            {"count": len(self.config.outlets), "config": self.config_file},
+        )
+        self.scheduler.start()
+
+
+if __name__ == "__main__":
+    from wirewatch.cli import main
+
+    sys.argv.append("run")
+    main()

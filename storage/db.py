@@ -1,0 +1,115 @@
+"""Open the wirewatch SQLite file: WAL mode, a busy timeout, and the schema migrated by code.
+
+The schema is public (see the README's "Schema" section): users query it with any SQLite tool
+while the crawler writes, which WAL allows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("wirewatch")
+
+
+@migrations()
+def m001_articles(db: Database) -> None:
+    db.table("articles").create(
+        {
+            "id": int,
+            "url": str,
+            "outlet": str,
+            "title": str,
+            "author": str,
+            "published": str,
+            "first_seen": str,
+            "last_seen": str,
+            "language": str,
+            "sitename": str,
+            "text": str,
+            "content_hash": str,
+        },
+        pk="id",
+        not_null={"url", "outlet", "first_seen", "last_seen", "text", "content_hash"},
+    )
+    db.table("articles").create_index(["url"], unique=True)
+    db.table("articles").create_index(["outlet", "first_seen"])
+    db.table("articles").create_index(["published"])
+    db.table("articles").create_index(["content_hash"])
+    db.table("article_urls").create(
+        {"url": str, "article_id": int},
+        pk="url",
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db.table("article_urls").create_index(["article_id"])
+    db.table("articles").enable_fts(["title", "text"], fts_version="FTS5", create_triggers=True)
+
+
+@migrations()
+def m002_crawl_runs(db: Database) -> None:
+    db.table("crawl_runs").create(
+        {
+            "id": int,
+            "outlet": str,
+            "started": str,
+            "finished": str,
+            "status": str,
+            "pages_fetched": int,
+            "articles_new": int,
+            "articles_updated": int,
+            "errors": int,
+            "reason": str,
+            "stats": str,
+            "pid": int,
+        },
+        pk="id",
+        not_null={"outlet", "started", "status"},
+        defaults={"pages_fetched": 0, "articles_new": 0, "articles_updated": 0, "errors": 0},
+    )
+    db.table("crawl_runs").create_index(["outlet", "started"])
+
+
+def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
+    """Open (creating if needed) and migrate the database at ``path``.
+
+    Args:
+        path: The SQLite file.
+        busy_timeout: Seconds a write waits for another writer (or a long reader during a WAL
+            checkpoint) before giving up.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
+    db = Database(conn)
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    if migrations.pending(db):
+        # Under the write lock, so two processes starting on a new file never migrate at once.
+        with write_transaction(db):
+            migrations.apply(db)
+    return db
+
+
+@contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """One atomic write, taking the write lock up front.
+
+    ``BEGIN IMMEDIATE`` rather than sqlite-utils' plain ``BEGIN``: a deferred transaction that
+    reads and then writes fails at once with "database is locked" when another process wrote in
+    between, whatever the busy timeout; an immediate one waits its turn.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    else:
+        db.conn.commit()

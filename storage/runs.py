@@ -1,0 +1,96 @@
+"""The ``crawl_runs`` table: one row per run of an outlet, opened at start, closed at the end.
+
+A run whose process died leaves its row ``running``; :func:`close_abandoned` marks such rows
+``killed`` once their process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from extractors.dates import isoformat
+from storage.db import write_transaction
+
+RUNNING = "running"
+FINISHED = "finished"
+FAILED = "failed"
+KILLED = "killed"
+
+
+def start_run(db: Database, outlet: str, now: datetime | None = None) -> int:
+    """Record the start of a run; returns its id."""
+    with write_transaction(db):
+        row = {
+            "outlet": outlet,
+            "started": isoformat(now or datetime.now(UTC)),
+            "status": RUNNING,
+            "pid": os.getpid(),
+        }
+        run_id = db.table("crawl_runs").insert(row).last_pk
+    assert run_id is not None
+    return int(run_id)
+
+
+def finish_run(
+    db: Database,
+    run_id: int,
+    status: str,
+    *,
+    pages_fetched: int,
+    articles_new: int,
+    articles_updated: int,
+    errors: int,
+    reason: str = "",
+    stats: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Close a run with its outcome and counts."""
+    with write_transaction(db):
+        db.table("crawl_runs").update(
+            run_id,
+            {
+                "finished": isoformat(now or datetime.now(UTC)),
+                "status": status,
+                "pages_fetched": pages_fetched,
+                "articles_new": articles_new,
+                "articles_updated": articles_updated,
+                "errors": errors,
+                "reason": reason,
+                "stats": json.dumps(stats or {}, default=str, sort_keys=True),
+            },
+        )
+
+
+def close_abandoned(db: Database, now: datetime | None = None) -> int:
+    """Mark ``running`` rows whose process no longer exists as ``killed``; returns how many."""
+    rows = db.execute("select id, pid from crawl_runs where status = ?", [RUNNING]).fetchall()
+    dead = [run_id for run_id, pid in rows if not _alive(pid)]
+    if dead:
+        with write_transaction(db):
+            for run_id in dead:
+                db.table("crawl_runs").update(
+                    run_id,
+                    {
+                        "status": KILLED,
+                        "finished": isoformat(now or datetime.now(UTC)),
+                        "reason": "process ended without closing its run",
+                    },
+                )
+    return len(dead)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.db import open_db
+from wirewatch.localsite import serve_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+SITE = FIXTURES / "site"
+
+# The five seed stories: fixture page -> expected clean text, with lines of their chrome that
+# must never reach the stored text.
+PAGES = {
+    "almayadeen-ryabkov-2023": (
+        "almayadeen/news/politics/russia-iran-military-cooperation-observing-international-law.html",
+        [
+            "Read more",
+            "Direct clash between Russia, NATO possible",
+            "Share",
+            "Most Read",
+            "cookies",
+            "All rights reserved",
+            "Russia-Iran trade hits record high",
+        ],
+    ),
+    "tehrantimes-lavrov-2025": (
+        "tehrantimes/news/517845-russia-voices-commitment.html",
+        ["Date archive", "Search", "Related News", "Creative Commons", "Newsletter"],
+    ),
+    "presstv-lavrov-2020": (
+        "presstv/Detail/2020/11/10/638304-russia-iran-military-cooperation-lavrov.html",
+        ["Latest News", "alternate addresses", "Venezuela boosts", "Share", "Telegram"],
+    ),
+    "presstv-ryabkov-2020": (
+        "presstv/Detail/2020/10/18/636839-russia-iran-cooperation-embargo-ends.html",
+        ["Latest News", "alternate addresses", "Ma'rib", "Share"],
+    ),
+    "ifpnews-mikheev-2021": (
+        "ifpnews/russian-exporter-continue-military-cooperation-iran.html",
+        [
+            "Recent Posts",
+            "Published by",
+            "Share",
+            "Media Wire section",
+            "14 minutes ago",
+            "Iran FM warns of Israel plot",
+            "Zero enrichment",
+        ],
+    ),
+}
+
+
+def expected_text(name: str) -> str:
+    return (FIXTURES / "expected" / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def normal(text: str) -> str:
+    """Whitespace-insensitive form for comparing texts."""
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.db"
+
+
+@pytest.fixture
+def fresh_db(db_path: Path) -> Iterator:
+    db = open_db(db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[str]:
+    """The fixture outlets served on 127.0.0.1; yields the base URL."""
+    with serve_folder(SITE) as base:
+        yield base
+
+
+def outlets_config(base: str, database: Path, extra: str = "") -> str:
+    """A config whose outlets are the fixture outlets served at ``base``."""
+    return f"""
+[storage]
+database = "{database}"
+
+[crawl]
+user_agent = "wirewatch-tests (+http://127.0.0.1/contact)"
+delay = "0s"
+autothrottle = false
+recheck = "0s"
+{extra}
+[[outlets]]
+name = "almayadeen"
+feeds = ["{base}/almayadeen/rss.xml"]
+allow_domains = ["127.0.0.1"]
+max_age = "4000d"
+
+[[outlets]]
+name = "tehrantimes"
+feeds = ["{base}/tehrantimes/atom.xml"]
+allow_domains = ["127.0.0.1"]
+max_age = "4000d"
+
+[[outlets]]
+name = "presstv"
+sitemaps = ["{base}/presstv/sitemap-news.xml"]
+start_urls = ["{base}/presstv/Section/iran.html"]
+follow = ["/presstv/Detail/"]
+allow_domains = ["127.0.0.1"]
+max_age = "4000d"
+
+[[outlets]]
+name = "ifpnews"
+feeds = ["{base}/ifpnews/feed.json"]
+allow_domains = ["127.0.0.1"]
+max_age = "4000d"
+"""
+
+
+def wirewatch(*args: str, cwd: Path | None = None, timeout: float = 120, **env: str):
+    """Run the real ``wirewatch`` command in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "wirewatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+        env={**os.environ, **env},
+    )

@@ -1,0 +1,96 @@
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+from conftest import PAGES, SITE, expected_text, normal, wirewatch
+
+from wirewatch.cli import cli
+
+
+def all_commands():
+    return sorted(cli.commands)
+
+
+@pytest.mark.parametrize("name", all_commands())
+def test_every_command_has_help(name):
+    command = cli.commands[name]
+    assert command.help and len(command.help) > 20
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help, f"{name} {param.name} has no help"
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+
+
+def test_extract_prints_one_json_object_per_file(tmp_path):
+    empty = tmp_path / "empty.html"
+    empty.write_bytes(b"")
+    files = [str(SITE / PAGES[n][0]) for n in sorted(PAGES)] + [str(empty)]
+    result = wirewatch("--config", str(tmp_path / "none.toml"), "extract", *files)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 6
+    for name, line in zip(sorted(PAGES), lines, strict=False):
+        assert set(line) == {
+            "file",
+            "url",
+            "canonical_url",
+            "title",
+            "author",
+            "published",
+            "language",
+            "sitename",
+            "text",
+        }
+        assert normal(line["text"]) == normal(expected_text(name))
+    assert lines[-1]["file"] == str(empty)
+    assert lines[-1]["error"].startswith("empty")
+
+
+def test_extract_with_url(tmp_path):
+    file = SITE / PAGES["presstv-lavrov-2020"][0]
+    result = wirewatch("extract", str(file), "--url", "https://mirror.example/a")
+    line = json.loads(result.stdout)
+    assert line["url"] == "https://mirror.example/a"
+    assert line["canonical_url"].startswith("https://www.presstv.ir/Detail/2020/11/10/")
+
+
+def test_search_after_replay(tmp_path):
+    config = tmp_path / "w.toml"
+    config.write_text(f'[storage]\ndatabase = "{tmp_path / "s.db"}"\n')
+    assert wirewatch("--config", str(config), "replay", str(SITE)).returncode == 0
+    result = wirewatch("--config", str(config), "search", "S-400", "--json")
+    hits = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {h["outlet"] for h in hits} == {"tehrantimes.com", "english.almayadeen.net"}
+    assert all("[S-400]" in h["snippet"] or "[S]" in h["snippet"] for h in hits)
+    plain = wirewatch("--config", str(config), "search", "snapback")
+    assert "Russia voices commitment" in plain.stdout
+
+
+def test_config_error_is_one_clear_line(tmp_path):
+    config = tmp_path / "w.toml"
+    config.write_text(
+        '[[outlets]]\nname = "a"\nfeeds = ["https://a.example/rss"]\nevery = "soon"\n'
+    )
+    result = wirewatch("--config", str(config), "crawl")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {config}:4: outlets.0.every: not a duration: 'soon' "
+        '(use e.g. "30s", "15m", "1h30m", "3d")'
+    )
+
+
+def test_config_from_environment(tmp_path):
+    config = tmp_path / "env.toml"
+    config.write_text('[[outlets]]\nname = "a"\nfeeds = ["https://a.example/rss"]\n')
+    result = wirewatch("check", WIREWATCH_CONFIG=str(config), WIREWATCH_DB=str(tmp_path / "x.db"))
+    assert result.returncode == 0
+    assert "1 outlet(s)" in result.stdout and str(tmp_path / "x.db") in result.stdout
+
+
+def test_demo_runs_offline(tmp_path):
+    result = wirewatch("demo", "--keep", str(tmp_path / "demo"), timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n#") == 5
+    assert "Russia voices commitment to military cooperation with Iran" in result.stdout

@@ -1,0 +1,110 @@
+from pathlib import Path
+
+import pytest
+
+from wirewatch.config import load_config, parse_config
+from wirewatch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """
+[crawl]
+delay = "1s"
+
+[[outlets]]
+name = "a"
+feeds = ["https://a.example/feed"]
+
+[[outlets]]
+name = "b"
+start_urls = ["https://b.example/world"]
+follow = ["/news/\\\\d+"]
+every = "15m"
+"""
+
+
+def test_sample_config_is_valid():
+    config = load_config(ROOT / "wirewatch.toml")
+    assert [o.name for o in config.outlets] == ["almayadeen", "tehrantimes", "presstv", "ifpnews"]
+    assert {w.name for w in config.watches} == {"S-400", "snapback"}
+    assert config.crawl.obey_robots is True
+    assert "http" in config.crawl.user_agent
+
+
+def test_defaults_and_units():
+    config = parse_config(GOOD)
+    a, b = config.outlets
+    assert a.max_age == 3 * 86400
+    assert b.every == 900
+    assert b.domains == ["b.example"]
+    assert config.crawl.delay == 1.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ('every = "15m"', 'every = "15 minutes"'),
+            r"<config>:13: outlets\.1\.every: not a duration",
+        ),
+        (('delay = "1s"', 'dealy = "1s"'), r"<config>:3: crawl\.dealy: unknown key"),
+        (
+            ('follow = ["/news/\\\\d+"]', 'follow = ["(unclosed"]'),
+            r"<config>:12: outlets\.1\.follow\.0: bad regular expression",
+        ),
+        (('name = "b"', 'name = "a"'), r"<config>:10: outlets\.1\.name: duplicate name 'a'"),
+        (
+            ('name = "b"', 'name = "b"\ncolour = "red"'),
+            r"<config>:11: outlets\.1\.colour: unknown key",
+        ),
+        (
+            ('feeds = ["https://a.example/feed"]', 'feeds = ["ftp://a.example/feed"]'),
+            r"<config>:7: outlets\.0\.feeds\.0: not an http\(s\) URL",
+        ),
+        (
+            ('every = "15m"', 'every = "15m"\ncron = "*/5 * * * *"'),
+            r"outlets\.1: give either every or cron",
+        ),
+        (
+            ('every = "15m"', 'cron = "61 * * * *"'),
+            r"<config>:13: outlets\.1\.cron: bad cron expression",
+        ),
+    ],
+)
+def test_errors_name_key_and_line(change, message):
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(ConfigError, match=message):
+        parse_config(GOOD.replace(old, new))
+
+
+def test_toml_syntax_error():
+    with pytest.raises(ConfigError, match=r"not valid TOML: .*line 2"):
+        parse_config("[crawl]\ndelay = \n")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_env_var_names_the_file(tmp_path, monkeypatch):
+    file = tmp_path / "other.toml"
+    file.write_text(GOOD)
+    monkeypatch.setenv("WIREWATCH_CONFIG", str(file))
+    assert load_config().path == file.resolve()
+
+
+def test_database_relative_to_config_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("WIREWATCH_DB", raising=False)
+    file = tmp_path / "w.toml"
+    file.write_text('[storage]\ndatabase = "data/w.db"\n')
+    assert load_config(file).database_path() == tmp_path / "data" / "w.db"
+    monkeypatch.setenv("WIREWATCH_DB", "/x/y.db")
+    assert load_config(file).database_path() == Path("/x/y.db")
+    assert load_config(file).database_path("/z.db") == Path("/z.db")
+
+
+def test_user_agent_needs_contact():
+    with pytest.raises(ConfigError, match="contact"):
+        parse_config('[crawl]\nuser_agent = "bot"\n')

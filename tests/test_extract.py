@@ -1,0 +1,158 @@
+import pytest
+from conftest import PAGES, SITE, expected_text, normal
+
+from extractors.article import (
+    EMPTY,
+    ERROR_PAGE,
+    NO_URL,
+    NOT_HTML,
+    SECTION_FRONT,
+    TOO_SHORT,
+    extract_article,
+)
+
+LOCAL = "http://127.0.0.1:8000/"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_seed_pages_give_the_article_and_none_of_the_chrome(name):
+    path, chrome = PAGES[name]
+    result = extract_article((SITE / path).read_bytes(), LOCAL + path)
+    assert result.ok, result
+    text = result.article.text
+    assert normal(text) == normal(expected_text(name))
+    for line in chrome:
+        assert line not in text
+
+
+def test_metadata_from_page():
+    path = PAGES["ifpnews-mikheev-2021"][0]
+    article = extract_article((SITE / path).read_bytes(), LOCAL + path).article
+    assert article.url == "https://ifpnews.com/russian-exporter-continue-military-cooperation-iran/"
+    assert article.fetched_url == LOCAL + path
+    assert article.title == "Russian exporter says to continue military cooperation with Iran"
+    assert article.author == "IFP Media Wire"
+    assert article.published == "2021-11-14T09:12:43+00:00"
+    assert article.language == "en"
+    assert article.sitename == "IFP News"
+
+
+def test_published_date_in_utc():
+    path = PAGES["almayadeen-ryabkov-2023"][0]
+    article = extract_article((SITE / path).read_bytes(), LOCAL + path).article
+    assert article.published == "2023-03-02T11:35:11+00:00"
+
+
+def test_saved_page_takes_its_url_from_the_canonical_link():
+    path = PAGES["tehrantimes-lavrov-2025"][0]
+    article = extract_article((SITE / path).read_bytes(), None).article
+    assert article.url.startswith("https://www.tehrantimes.com/news/517845/")
+
+
+def test_no_url_at_all():
+    page = (
+        b"<html><body><p>" + b"Words of an article without any link. " * 20 + b"</p></body></html>"
+    )
+    assert extract_article(page, None).reason == NO_URL
+
+
+def test_section_front_is_not_an_article():
+    body = (SITE / "presstv/Section/iran.html").read_bytes()
+    result = extract_article(body, LOCAL + "presstv/Section/iran.html")
+    assert result.reason in {SECTION_FRONT, TOO_SHORT}
+
+
+def test_link_heavy_page_is_a_section_front():
+    links = "".join(
+        f'<li><a href="/news/{i}">Headline number {i} about the arms trade and sanctions today</a></li>'
+        for i in range(60)
+    )
+    page = f"<html><head><title>World</title></head><body><ul>{links}</ul><p>Short blurb.</p></body></html>"
+    result = extract_article(page.encode(), "https://example.org/world")
+    assert result.reason == SECTION_FRONT
+
+
+def test_empty_and_binary_and_non_html():
+    assert extract_article(b"", LOCAL).reason == EMPTY
+    assert extract_article(b"   \n", LOCAL).reason == EMPTY
+    assert extract_article(b"\x89PNG\r\n\x1a\n\x00\x00binary", LOCAL).reason == NOT_HTML
+    assert (
+        extract_article(b"%PDF-1.7 ...", LOCAL, {"Content-Type": "application/pdf"}).reason
+        == NOT_HTML
+    )
+
+
+def test_soft_404_is_an_error_page():
+    page = (
+        "<html><head><title>Page not found | Example News</title></head><body>"
+        "<h1>404 - Page not found</h1><p>"
+        + "Sorry, the page you are looking for has moved. " * 6
+        + "</p></body></html>"
+    )
+    assert extract_article(page.encode(), "https://example.org/x/y").reason == ERROR_PAGE
+
+
+ARTICLE_RU = (
+    "Заместитель министра иностранных дел России Сергей Рябков заявил, что военно-техническое "
+    "сотрудничество с Ираном развивается в строгом соответствии с нормами международного права. "
+    "По его словам, Москва учитывает интересы безопасности стран Персидского залива. "
+)
+
+
+def cyrillic_page(charset_meta: bool) -> bytes:
+    meta = '<meta charset="windows-1251">' if charset_meta else ""
+    html = (
+        f'<html lang="ru"><head>{meta}<title>Рябков о сотрудничестве с Ираном</title></head>'
+        f"<body><article><h1>Рябков о сотрудничестве с Ираном</h1><p>{ARTICLE_RU}</p>"
+        f"<p>{ARTICLE_RU}</p></article></body></html>"
+    )
+    return html.encode("windows-1251")
+
+
+def test_declared_charset_in_meta_is_honoured():
+    article = extract_article(cyrillic_page(True), "https://example.ru/a/1").article
+    assert "Рябков" in article.text
+    assert article.language == "ru"
+
+
+def test_http_charset_is_honoured_over_guessing():
+    article = extract_article(
+        cyrillic_page(False),
+        "https://example.ru/a/1",
+        {"Content-Type": "text/html; charset=windows-1251"},
+    ).article
+    assert "военно-техническое" in article.text
+
+
+def test_iso_8859_1_page():
+    text = "Le ministre a déclaré que la coopération se poursuivra conformément au droit. " * 5
+    html = f"<html><head><title>Coopération</title></head><body><article><p>{text}</p></article></body></html>"
+    article = extract_article(
+        html.encode("iso-8859-1"),
+        "https://example.fr/a",
+        {"Content-Type": "text/html; charset=ISO-8859-1"},
+    ).article
+    assert "coopération se poursuivra" in article.text
+    assert article.language == "fr"
+
+
+def test_outlet_selector_overrides_the_text():
+    path = PAGES["ifpnews-mikheev-2021"][0]
+    body = (SITE / path).read_bytes()
+    article = extract_article(
+        body, LOCAL + path, selector="div.media-wire-disclaimer", min_text=50
+    ).article
+    assert article.text.startswith("Reports and views published in the Media Wire section")
+    xpath = extract_article(body, LOCAL + path, selector="//div[@class='entry-content']").article
+    assert normal(xpath.text) == normal(expected_text("ifpnews-mikheev-2021"))
+
+
+def test_implausible_dates_are_dropped():
+    text = "An article body that is long enough to be stored as an article by wirewatch. " * 5
+    page = (
+        '<html><head><meta property="article:published_time" content="20201-01-01T00:00:00Z">'
+        f"<title>t</title></head><body><article><p>{text}</p></article></body></html>"
+    )
+    article = extract_article(page.encode(), "https://example.org/a/1").article
+    assert article.published is None or article.published.startswith(("19", "20"))
+    assert "20201" not in (article.published or "")

@@ -1,0 +1,127 @@
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import PAGES, SITE
+
+from extractors.article import extract_article
+from storage.articles import search_articles, should_fetch, store_article, text_hash
+from storage.db import open_db, write_transaction
+
+
+@pytest.fixture
+def article():
+    path = PAGES["ifpnews-mikheev-2021"][0]
+    return extract_article((SITE / path).read_bytes(), "http://127.0.0.1:8000/" + path).article
+
+
+def count(db, table="articles"):
+    return db.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def test_wal_mode_and_busy_timeout(fresh_db):
+    assert fresh_db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert fresh_db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+
+
+def test_schema_is_migrated_once(db_path):
+    open_db(db_path).close()
+    db = open_db(db_path)
+    assert {"articles", "article_urls", "crawl_runs", "articles_fts"} <= set(db.table_names())
+    names = [r[0] for r in db.execute("select name from _sqlite_migrations")]
+    assert names == ["m001_articles", "m002_crawl_runs"]
+
+
+def test_same_article_is_stored_once(fresh_db, article):
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    first = store_article(fresh_db, article, "ifpnews", now=t0)
+    again = store_article(fresh_db, article, "ifpnews", now=t0 + timedelta(hours=1))
+    assert (first.outcome, again.outcome) == ("new", "duplicate")
+    assert first.article_id == again.article_id
+    assert count(fresh_db) == 1
+    row = fresh_db.table("articles").get(first.article_id)
+    assert row["first_seen"] == "2026-01-01T00:00:00+00:00"
+    assert row["last_seen"] == "2026-01-01T01:00:00+00:00"
+
+
+def test_other_spellings_of_the_url_are_the_same_article(fresh_db, article):
+    store_article(fresh_db, article, "ifpnews")
+    tracked = replace(
+        article,
+        url="https://IFPNEWS.com:443/russian-exporter-continue-military-cooperation-iran/?utm_source=tw&fbclid=1#top",
+    )
+    from extractors.urls import normalise_url
+
+    tracked = replace(tracked, url=normalise_url(tracked.url))
+    assert store_article(fresh_db, tracked, "ifpnews").outcome == "duplicate"
+    assert count(fresh_db) == 1
+
+
+def test_changed_text_updates_in_place(fresh_db, article):
+    first = store_article(fresh_db, article, "ifpnews")
+    corrected = replace(article, text=article.text + "\nThis paragraph was added in an update.")
+    second = store_article(fresh_db, corrected, "ifpnews")
+    assert second.outcome == "updated"
+    assert second.article_id == first.article_id
+    row = fresh_db.table("articles").get(first.article_id)
+    assert row["text"].endswith("added in an update.")
+    assert row["content_hash"] == text_hash(corrected.text)
+
+
+def test_whitespace_and_case_do_not_change_the_hash():
+    assert text_hash("S-400  systems\nArrive") == text_hash("s-400 systems arrive")
+    assert text_hash("S-400 systems") != text_hash("S-300 systems")
+
+
+def test_a_failed_write_leaves_nothing_half_stored(fresh_db, article):
+    with pytest.raises(RuntimeError), write_transaction(fresh_db):
+        fresh_db.table("articles").insert(
+            {
+                "url": "x",
+                "outlet": "o",
+                "first_seen": "t",
+                "last_seen": "t",
+                "text": "x",
+                "content_hash": "h",
+            }
+        )
+        raise RuntimeError("crash between two writes of one article")
+    assert count(fresh_db) == 0
+    assert count(fresh_db, "articles_fts") == 0
+
+
+def test_a_crash_inside_store_article_rolls_back(fresh_db, article, monkeypatch):
+    original = fresh_db.table("article_urls").insert_all
+
+    def fail(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(type(fresh_db.table("article_urls")), "insert_all", fail)
+    with pytest.raises(sqlite3.OperationalError):
+        store_article(fresh_db, article, "ifpnews")
+    monkeypatch.undo()
+    assert original is not None
+    assert count(fresh_db) == 0
+    assert store_article(fresh_db, article, "ifpnews").outcome == "new"
+
+
+def test_full_text_search(fresh_db, article):
+    store_article(fresh_db, article, "ifpnews")
+    hits = search_articles(fresh_db, "S-300")
+    assert [h["outlet"] for h in hits] == ["ifpnews"]
+    assert "[S-300]" in hits[0]["snippet"] or "[S]" in hits[0]["snippet"]
+    assert search_articles(fresh_db, "Rosoboronexport Mikheev")
+    assert search_articles(fresh_db, "snapback") == []
+    assert search_articles(fresh_db, '"') == []
+
+
+def test_should_fetch_honours_the_recheck_window(fresh_db, article):
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert should_fetch(fresh_db, article.fetched_url, 3600, now=now)
+    store_article(fresh_db, article, "ifpnews", now=now)
+    assert should_fetch(fresh_db, article.fetched_url, 3600, now=now + timedelta(minutes=30))
+    assert not should_fetch(fresh_db, article.fetched_url, 3600, now=now + timedelta(hours=2))
+    assert not should_fetch(
+        fresh_db, article.url + "?utm_medium=x", 3600, now=now + timedelta(hours=2)
+    )

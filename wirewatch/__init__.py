@@ -1,0 +1,3 @@
+"""wirewatch: news ingestion and monitoring crawler."""
+
+__version__ = "0.1.0"

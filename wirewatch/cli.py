@@ -1,0 +1,249 @@
+"""The ``wirewatch`` command: a thin edge over the library (no business logic here)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wirewatch.config import Config, config_path, load_config
+from wirewatch.errors import UnknownOutletError, WirewatchError
+
+logger = logging.getLogger("wirewatch")
+
+
+class _Context:
+    def __init__(self, config_file: str | None, db: str | None, verbose: int) -> None:
+        self.config_file = config_path(config_file)
+        self.db_override = db
+        self.verbose = verbose
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_file)
+        return self._config
+
+    @property
+    def db_path(self) -> Path:
+        return self.config.database_path(self.db_override)
+
+    def open_db(self) -> Any:
+        from storage.db import open_db
+
+        return open_db(self.db_path, self.config.storage.busy_timeout)
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    envvar="WIREWATCH_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file [default: $WIREWATCH_CONFIG or ./wirewatch.toml].",
+)
+@click.option(
+    "--db",
+    envvar="WIREWATCH_DB",
+    type=click.Path(dir_okay=False),
+    help="SQLite file [default: $WIREWATCH_DB or [storage] database of the config].",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="wirewatch")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, db: str | None, verbose: int) -> None:
+    """wirewatch: crawl news outlets, keep the clean articles, alert on watched terms."""
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.root.handlers:
+        handler.setLevel(level)  # the level holds even where Scrapy resets the root logger
+    ctx.obj = _Context(config_file, db, verbose)
+
+
+@cli.command()
+@pass_context
+def check(ctx: _Context) -> None:
+    """Validate the config file and say what it configures."""
+    config = ctx.config
+    click.echo(
+        f"{ctx.config_file}: OK, {len(config.outlets)} outlet(s), {len(config.watches)} watch(es), "
+        f"database {ctx.db_path}"
+    )
+
+
+@cli.command()
+@click.argument("outlets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_context
+def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
+    """Crawl the named OUTLETS (all by default) once, now, and print a summary."""
+    from wirewatch.crawl import run_crawls
+
+    config = ctx.config
+    names = list(outlets) or [o.name for o in config.outlets]
+    known = {o.name for o in config.outlets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UnknownOutletError(
+            f"no outlet {', '.join(map(repr, unknown))} in {ctx.config_file} "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
+        )
+    if not names:
+        raise click.ClickException(f"{ctx.config_file} configures no outlets")
+    level = "DEBUG" if ctx.verbose > 1 else "INFO" if ctx.verbose else "WARNING"
+    summaries = run_crawls(names, ctx.config_file, ctx.db_path, level)
+    rows: list[dict[str, Any]] = [
+        {
+            "outlet": s.outlet,
+            "finish_reason": s.reason,
+            "fetched": s.count("fetched"),
+            "new": s.count("new"),
+            "updated": s.count("updated"),
+            "duplicates": s.count("duplicates"),
+            "skipped": s.skipped,
+            "errors": s.errors,
+        }
+        for s in summaries
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        header = ("outlet", "fetched", "new", "updated", "dups", "errors")
+        click.echo("{:<20} {:>7} {:>5} {:>7} {:>5} {:>6}  skipped".format(*header))
+        for row in rows:
+            skipped = ", ".join(f"{k} {v}" for k, v in sorted(row["skipped"].items())) or "-"
+            click.echo(
+                f"{row['outlet']:<20} {row['fetched']:>7} {row['new']:>5} {row['updated']:>7} "
+                f"{row['duplicates']:>5} {row['errors']:>6}  {skipped}"
+            )
+    if any(s.reason != "finished" for s in summaries):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--url", help="The URL the page(s) came from (default: their canonical link).")
+@pass_context
+def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
+    """Print the article extracted from each FILE as one JSON object per line."""
+    from extractors.article import extract_article
+
+    min_text = _min_text(ctx)
+    for file in files:
+        try:
+            body = Path(file).read_bytes()
+        except OSError as exc:
+            click.echo(json.dumps({"file": file, "error": f"unreadable: {exc.strerror or exc}"}))
+            continue
+        result = extract_article(body, url, min_text=min_text)
+        if result.article is None:
+            line: dict[str, Any] = {"file": file, "error": f"{result.reason}: {result.detail}"}
+        else:
+            article = result.article
+            line = {
+                "file": file,
+                "url": url or article.url,
+                "canonical_url": article.url,
+                "title": article.title,
+                "author": article.author,
+                "published": article.published,
+                "language": article.language,
+                "sitename": article.sitename,
+                "text": article.text,
+            }
+        click.echo(json.dumps(line, ensure_ascii=False))
+
+
+def _min_text(ctx: _Context) -> int:
+    """``[crawl] min_text`` when a config exists; extract also works without one."""
+    if ctx.config_file.exists():
+        return ctx.config.crawl.min_text
+    from wirewatch.config import CrawlConfig
+
+    return CrawlConfig().min_text
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+@pass_context
+def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Store saved pages (HTML files, folders of them, WARC files) as a crawl would."""
+    from wirewatch.replay import iter_pages
+    from wirewatch.replay import replay as run_replay
+
+    db = ctx.open_db()
+    report = run_replay(db, ctx.config, iter_pages(paths))
+    for source, problem in report.problems:
+        click.echo(f"error: {source}: {problem}", err=True)
+    counts = report.as_dict()
+    if as_json:
+        click.echo(json.dumps(counts))
+    else:
+        click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True, help="Most results to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines.")
+@pass_context
+def search(ctx: _Context, query: str, limit: int, as_json: bool) -> None:
+    """Search stored articles (every word of QUERY must appear in title or text)."""
+    from storage.articles import search_articles
+
+    rows = search_articles(ctx.open_db(), query, limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(f"{row['published'] or row['first_seen']}  {row['outlet']}  {row['title']}")
+            click.echo(f"    {row['url']}\n    {row['snippet']}")
+    if not rows and not as_json:
+        click.echo("no match", err=True)
+
+
+@cli.command()
+@pass_context
+def run(ctx: _Context) -> None:
+    """Run the monitor: crawl every outlet on its schedule until stopped (Ctrl-C)."""
+    from scheduler import Monitor
+
+    if not ctx.verbose:
+        for handler in logging.root.handlers:
+            handler.setLevel(logging.INFO)  # one line per run is what an operator wants to see
+        logging.root.setLevel(logging.INFO)
+    Monitor(ctx.config, ctx.config_file, ctx.db_override).run()
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(file_okay=False), help="Keep the demo's files here.")
+def demo(keep: str | None) -> None:
+    """Offline tour: serve the bundled fixture pages on 127.0.0.1, crawl them, show the result."""
+    from wirewatch.demo import run_demo
+
+    run_demo(Path(keep) if keep else None)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except WirewatchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

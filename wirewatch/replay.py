@@ -1,0 +1,153 @@
+"""Push saved pages through the same extract -> store path as a crawl.
+
+Inputs are HTML files, folders of them (searched recursively) and WARC files (``.warc``,
+``.warc.gz``). A page's URL is its canonical link or og:url (a WARC record's target URI where
+the page names none). A page belongs to the configured outlet whose domains hold its URL, else
+to an outlet named after its host.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlite_utils import Database
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
+from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, extract_article
+from extractors.urls import host_of, in_domains
+from storage.articles import store_article
+from wirewatch.config import Config
+
+logger = logging.getLogger(__name__)
+
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
+BAD_INPUT = {EMPTY, NOT_HTML, UNPARSABLE, "truncated", "unreadable"}
+COUNT_KEYS = ("seen", "new", "updated", "duplicates", "skipped", "errors")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One saved page: where it came from, its bytes, and its URL and headers if known."""
+
+    source: str
+    body: bytes
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass
+class ReplayReport:
+    """Counts of a replay and the inputs that could not be used, with why."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {key: self.counts[key] for key in COUNT_KEYS}
+
+
+def outlet_for(config: Config, url: str) -> str:
+    """The configured outlet whose domains hold ``url``, else the URL's host."""
+    for outlet in config.outlets:
+        if in_domains(url, outlet.domains):
+            return outlet.name
+    return host_of(url) or "unknown"
+
+
+def iter_pages(paths: Iterable[str | Path]) -> Iterator[Page]:
+    """Every page in the given files and folders, in a stable order; unreadable ones flagged."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and (p.suffix.lower() in HTML_SUFFIXES or _is_warc(p))
+            )
+        else:
+            files = [path]
+        for file in files:
+            if _is_warc(file):
+                yield from _warc_pages(file)
+                continue
+            try:
+                body = file.read_bytes()
+            except OSError as exc:
+                yield Page(str(file), b"", problem=f"unreadable: {exc.strerror or exc}")
+                continue
+            yield Page(str(file), body, problem=_truncation(body))
+
+
+def replay(
+    db: Database, config: Config, pages: Iterable[Page], report: ReplayReport | None = None
+) -> ReplayReport:
+    """Extract and store every page; bad inputs are counted in ``errors`` and skipped."""
+    report = report or ReplayReport()
+    min_text = config.crawl.min_text
+    for page in pages:
+        report.counts["seen"] += 1
+        if page.problem:
+            _bad(report, page.source, page.problem)
+            continue
+        result = extract_article(page.body, page.url, page.headers, min_text=min_text)
+        if result.article is None:
+            if result.reason in BAD_INPUT:
+                _bad(report, page.source, f"{result.reason}: {result.detail}")
+            else:
+                report.counts["skipped"] += 1
+                report.counts[f"skipped/{result.reason}"] += 1
+                logger.info(
+                    "Skipped %(file)s: %(reason)s (%(detail)s)",
+                    {"file": page.source, "reason": result.reason, "detail": result.detail},
+                )
+            continue
+        outlet = outlet_for(config, result.article.url)
+        stored = store_article(db, result.article, outlet)
+        key = "duplicates" if stored.outcome == "duplicate" else stored.outcome
+        report.counts[key] += 1
+    return report
+
+
+def _bad(report: ReplayReport, source: str, problem: str) -> None:
+    report.counts["errors"] += 1
+    report.problems.append((source, problem))
+    logger.error("%(file)s: %(problem)s", {"file": source, "problem": problem})
+
+
+def _is_warc(path: Path) -> bool:
+    return path.name.lower().endswith(WARC_SUFFIXES)
+
+
+def _truncation(body: bytes) -> str | None:
+    """A page cut short in saving: it opened an HTML document but never closed it."""
+    head, tail = body[:4096].lower(), body[-4096:].lower()
+    if (b"<html" in head or b"<body" in head) and b"</html" not in tail and b"</body" not in tail:
+        return "truncated: the document ends before </body> or </html>"
+    return None
+
+
+def _warc_pages(file: Path) -> Iterator[Page]:
+    try:
+        with file.open("rb") as stream:
+            for number, record in enumerate(ArchiveIterator(stream), start=1):
+                if record.rec_type != "response":
+                    continue
+                url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if not url.startswith(("http://", "https://")) or record.http_headers is None:
+                    # warcio reads almost anything as a record; a response without an HTTP
+                    # target and headers is not one.
+                    yield Page(f"{file}#{number}", b"", problem="not a WARC response record")
+                    continue
+                headers = dict(record.http_headers.headers)
+                kind = record.http_headers.get_header("Content-Type", "")
+                if "html" not in kind.lower():
+                    continue
+                yield Page(f"{file}#{number}", record.content_stream().read(), url, headers)
+    except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
+        yield Page(str(file), b"", problem=f"unreadable WARC: {exc}")
