@@ -24,6 +24,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from storage.db import open_db
+from storage.runs import close_abandoned
 from wirewatch.config import Config, OutletConfig
 
 logger = logging.getLogger("wirewatch.scheduler")
@@ -106,6 +108,14 @@ class Monitor:
 
     def run(self) -> None:
         """Schedule every outlet and block until SIGINT or SIGTERM."""
+        db = open_db(self.config.database_path(self.db), self.config.storage.busy_timeout)
+        abandoned = close_abandoned(db)
+        db.close()
+        if abandoned:
+            logger.warning(
+                "%(count)d crawl run(s) left open by a dead process marked killed",
+                {"count": abandoned},
+            )
         self.schedule()
 
         def stop(signum: int, frame: FrameType | None) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import open_db
+from wirewatch.demo import fixture_config
 from wirewatch.localsite import serve_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,43 +87,8 @@ def site() -> Iterator[str]:
 
 
 def outlets_config(base: str, database: Path, extra: str = "") -> str:
-    """A config whose outlets are the fixture outlets served at ``base``."""
-    return f"""
-[storage]
-database = "{database}"
-
-[crawl]
-user_agent = "wirewatch-tests (+http://127.0.0.1/contact)"
-delay = "0s"
-autothrottle = false
-recheck = "0s"
-{extra}
-[[outlets]]
-name = "almayadeen"
-feeds = ["{base}/almayadeen/rss.xml"]
-allow_domains = ["127.0.0.1"]
-max_age = "4000d"
-
-[[outlets]]
-name = "tehrantimes"
-feeds = ["{base}/tehrantimes/atom.xml"]
-allow_domains = ["127.0.0.1"]
-max_age = "4000d"
-
-[[outlets]]
-name = "presstv"
-sitemaps = ["{base}/presstv/sitemap-news.xml"]
-start_urls = ["{base}/presstv/Section/iran.html"]
-follow = ["/presstv/Detail/"]
-allow_domains = ["127.0.0.1"]
-max_age = "4000d"
-
-[[outlets]]
-name = "ifpnews"
-feeds = ["{base}/ifpnews/feed.json"]
-allow_domains = ["127.0.0.1"]
-max_age = "4000d"
-"""
+    """A config whose outlets are the fixture outlets served at ``base`` (the demo's)."""
+    return fixture_config(base, database, extra)
 
 
 def wirewatch(*args: str, cwd: Path | None = None, timeout: float = 120, **env: str):

@@ -125,3 +125,20 @@ def test_should_fetch_honours_the_recheck_window(fresh_db, article):
     assert not should_fetch(
         fresh_db, article.url + "?utm_medium=x", 3600, now=now + timedelta(hours=2)
     )
+
+
+def test_runs_left_open_by_a_dead_process_are_marked_killed(fresh_db):
+    import subprocess
+    import sys
+
+    from storage.runs import close_abandoned, start_run
+
+    live = start_run(fresh_db, "alive")
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout
+    dead = start_run(fresh_db, "dead")
+    fresh_db.table("crawl_runs").update(dead, {"pid": int(dead_pid)})
+    assert close_abandoned(fresh_db) == 1
+    assert fresh_db.table("crawl_runs").get(dead)["status"] == "killed"
+    assert fresh_db.table("crawl_runs").get(live)["status"] == "running"

@@ -19,15 +19,16 @@ from wirewatch.localsite import serve_folder
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "site"
 
 CONFIG = """\
-# Written by `wirewatch demo`: the bundled fixture outlets, served on 127.0.0.1.
+# The bundled fixture outlets, served on 127.0.0.1 (written by `wirewatch demo`).
 [storage]
-database = "demo.db"
+database = "{database}"
 
 [crawl]
 user_agent = "wirewatch-demo/0.1 (+https://github.com/wirewatch/wirewatch)"
 delay = "0s"
 autothrottle = false
 recheck = "0s"
+{crawl_extra}
 
 [[outlets]]
 name = "almayadeen"
@@ -57,6 +58,17 @@ max_age = "4000d"
 """
 
 
+def fixture_config(base: str, database: str | Path, crawl_extra: str = "") -> str:
+    """A config whose outlets are the fixture outlets served at ``base``.
+
+    Args:
+        base: The address of :func:`wirewatch.localsite.serve_folder` serving ``FIXTURES``.
+        database: The SQLite file.
+        crawl_extra: More ``[crawl]`` lines (TOML).
+    """
+    return CONFIG.format(base=base, database=database, crawl_extra=crawl_extra)
+
+
 def run_demo(folder: Path | None = None) -> None:
     """Run the tour in ``folder`` (a temporary one by default)."""
     if not FIXTURES.is_dir():
@@ -68,7 +80,7 @@ def run_demo(folder: Path | None = None) -> None:
         work.mkdir(parents=True, exist_ok=True)
         with serve_folder(FIXTURES) as base:
             config = work / "wirewatch.toml"
-            config.write_text(CONFIG.format(base=base), encoding="utf-8")
+            config.write_text(fixture_config(base, work / "demo.db"), encoding="utf-8")
             click.secho(f"Serving the fixture outlets at {base}; config in {config}\n", bold=True)
             command = [sys.executable, "-m", "wirewatch", "--config", str(config), "crawl"]
             click.secho("$ wirewatch crawl", bold=True)

@@ -52,6 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serve_folder(root: str | Path, port: int = 0) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1 while the block runs; yields the base URL."""
+
     class Handler(_Handler):
         pass
 
