@@ -12,6 +12,7 @@ of our own carry the ``WIREWATCH_`` prefix:
   corrections (from ``[crawl] recheck``).
 - ``WIREWATCH_MIN_TEXT``: characters of text below which a page is not an article (from
   ``[crawl] min_text``).
+- ``WIREWATCH_RECORD_RUNS``: record each run in ``crawl_runs`` (default True).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ WIREWATCH_CONFIG = os.environ.get("WIREWATCH_CONFIG", "wirewatch.toml")
 WIREWATCH_DB = os.environ.get("WIREWATCH_DB", "")
 WIREWATCH_RECHECK = 2 * 3600
 WIREWATCH_MIN_TEXT = 200
+WIREWATCH_RECORD_RUNS = True
 
 # Politeness; the values from [crawl] replace these.
 ROBOTSTXT_OBEY = True
