@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from scrapy.settings import BaseSettings
 
 from wirewatch.config import Config, load_config
 
+# Where the spider leaves the config it loaded, so the other components do not read it again.
+LOADED = "_WIREWATCH_LOADED_CONFIG"
+ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_exceptions/count")
+
 
 def crawl_config(settings: BaseSettings) -> Config:
-    """The config named by the ``WIREWATCH_CONFIG`` setting."""
+    """The config named by the ``WIREWATCH_CONFIG`` setting, read once per crawl."""
+    loaded = settings.get(LOADED)
+    if isinstance(loaded, Config):
+        return loaded
     return load_config(settings.get("WIREWATCH_CONFIG") or None)
+
+
+def error_count(stats: Mapping[str, Any]) -> int:
+    """The errors of a crawl: failed fetches, unreadable feeds, failed writes, callback crashes."""
+    return sum(
+        int(value)
+        for key, value in stats.items()
+        if key.startswith("wirewatch/fetch/") or key in ERROR_STATS
+    )
 
 
 def database_path(settings: BaseSettings, config: Config) -> Path:
@@ -21,6 +39,7 @@ def database_path(settings: BaseSettings, config: Config) -> Path:
 
 def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
     """Copy ``[crawl]`` onto Scrapy's own settings, above the project defaults."""
+    settings.set(LOADED, config, priority="spider")
     crawl = config.crawl
     for key, value in {
         "USER_AGENT": crawl.user_agent,

@@ -11,7 +11,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.context import crawl_config, database_path
+from crawler.context import crawl_config, database_path, error_count
 from storage.db import open_db
 from storage.runs import FAILED, FINISHED, finish_run, start_run
 
@@ -39,13 +39,6 @@ class CrawlRunRecorder:
         if self.run_id is None:
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        errors = sum(
-            int(value)
-            for key, value in stats.items()
-            if key == "spider_exceptions/count"
-            or key.startswith("wirewatch/fetch/")
-            or key in ("wirewatch/discover/failed", "wirewatch/store/failed")
-        )
         finish_run(
             self.db,
             self.run_id,
@@ -53,7 +46,7 @@ class CrawlRunRecorder:
             pages_fetched=int(stats.get("downloader/response_count", 0)),
             articles_new=int(stats.get("wirewatch/store/new", 0)),
             articles_updated=int(stats.get("wirewatch/store/updated", 0)),
-            errors=errors,
+            errors=error_count(stats),
             reason=reason,
             stats=stats,
         )

@@ -13,6 +13,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.context import error_count
 from crawler.spiders.outlet import OutletSpider
 
 SUMMARY_KEYS = {
@@ -51,13 +52,7 @@ class CrawlSummary:
 
     @property
     def errors(self) -> int:
-        return sum(
-            int(v)
-            for k, v in self.stats.items()
-            if k.startswith("wirewatch/fetch/")
-            or k in ("wirewatch/discover/failed", "wirewatch/store/failed")
-            or k == "spider_exceptions/count"
-        )
+        return error_count(self.stats)
 
 
 def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "INFO") -> Settings:
