@@ -1,7 +1,8 @@
 """Store each extracted article in SQLite (``storage.store_article``) and count the outcome.
 
-Stats: ``wirewatch/store/new``, ``.../updated``, ``.../duplicate``, ``.../failed``. A failed
-write drops the item with an error log; its URL is not recorded, so the next run fetches it again.
+Stats: ``wirewatch/store/new``, ``.../updated``, ``.../duplicate``, ``.../failed``, and
+``wirewatch/alerts/new``. A failed write drops the item with an error log; its URL is not
+recorded, so the next run fetches it again. Alerts are written in the article's transaction.
 """
 
 from __future__ import annotations
@@ -13,30 +14,32 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlite_utils import Database
 
+from alerts.record import Ingest
 from crawler.context import crawl_config, database_path
 from crawler.items import ArticleItem
-from storage.articles import store_article
 from storage.db import open_db
 
 logger = logging.getLogger(__name__)
 
 
 class StorePipeline:
-    def __init__(self, crawler: Crawler, db: Database) -> None:
+    def __init__(self, crawler: Crawler, db: Database, ingest: Ingest) -> None:
         self.crawler = crawler
         self.db = db
+        self.ingest = ingest
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         config = crawl_config(crawler.settings)
         path = database_path(crawler.settings, config)
-        return cls(crawler, open_db(path, config.storage.busy_timeout))
+        db = open_db(path, config.storage.busy_timeout)
+        return cls(crawler, db, Ingest(db, config))
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         stats = self.crawler.stats
         assert stats is not None
         try:
-            stored = store_article(self.db, item.article, item.outlet)
+            stored = self.ingest.store(item.article, item.outlet)
         except sqlite3.Error as exc:
             stats.inc_value("wirewatch/store/failed")
             logger.error(
@@ -44,6 +47,8 @@ class StorePipeline:
             )
             raise DropItem(f"storage failed: {exc}") from exc
         stats.inc_value(f"wirewatch/store/{stored.outcome}")
+        if stored.alerts:
+            stats.inc_value("wirewatch/alerts/new", stored.alerts)
         logger.info(
             "Stored %(url)s (%(outcome)s, id %(id)d)",
             {"url": item.article.url, "outcome": stored.outcome, "id": stored.article_id},

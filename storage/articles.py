@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,7 @@ class Stored:
 
     article_id: int
     outcome: str  # new, updated or duplicate
+    alerts: int = 0  # alerts created by the on_change hook
 
 
 def text_hash(text: str) -> str:
@@ -44,10 +46,23 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
+#: Called inside the storing transaction for a new or changed article, with the database, the
+#: article's id and its first_seen; returns the number of alerts it created.
+OnChange = Callable[[Database, int, str], int]
+
+
 def store_article(
-    db: Database, article: Article, outlet: str, now: datetime | None = None
+    db: Database,
+    article: Article,
+    outlet: str,
+    now: datetime | None = None,
+    on_change: OnChange | None = None,
 ) -> Stored:
     """Insert or refresh one article, in one transaction.
+
+    Args:
+        on_change: Runs in the same transaction when the article is new or its text changed,
+            so what it writes (alerts) is committed with the article or not at all.
 
     Returns:
         ``new`` for an unknown URL, ``updated`` when the text changed, ``duplicate`` when the
@@ -79,6 +94,7 @@ def store_article(
                 .last_pk
             )
             outcome = NEW
+            first_seen = seen
         elif row["content_hash"] == digest:
             article_id = row["id"]
             db.table("articles").update(article_id, {"last_seen": seen})
@@ -99,24 +115,28 @@ def store_article(
                 },
             )
             outcome = UPDATED
+            first_seen = row["first_seen"]
         db.table("article_urls").insert_all(
             ({"url": url, "article_id": article_id} for url in urls), ignore=True
         )
-    assert article_id is not None
-    return Stored(int(article_id), outcome)
+        assert article_id is not None
+        alerts = 0
+        if on_change is not None and outcome != DUPLICATE:
+            alerts = on_change(db, int(article_id), first_seen)
+    return Stored(int(article_id), outcome, alerts)
 
 
 def _find(db: Database, urls: set[str]) -> dict | None:
     marks = ",".join("?" * len(urls))
     rows = db.execute(
-        "select a.id, a.title, a.author, a.published, a.sitename, a.content_hash "
+        "select a.id, a.title, a.author, a.published, a.sitename, a.content_hash, a.first_seen "
         "from article_urls u join articles a on a.id = u.article_id "
         f"where u.url in ({marks}) limit 1",
         list(urls),
     ).fetchall()
     if not rows:
         return None
-    keys = ("id", "title", "author", "published", "sitename", "content_hash")
+    keys = ("id", "title", "author", "published", "sitename", "content_hash", "first_seen")
     return dict(zip(keys, rows[0], strict=True))
 
 

@@ -74,6 +74,56 @@ def m002_crawl_runs(db: Database) -> None:
     db.table("crawl_runs").create_index(["outlet", "started"])
 
 
+@migrations()
+def m003_alerts(db: Database) -> None:
+    db.table("watches").create(
+        {"name": str, "query": str, "created": str, "last_digest": str},
+        pk="name",
+        not_null={"query", "created"},
+    )
+    db.table("emails").create(
+        {
+            "id": int,
+            "watch": str,
+            "kind": str,
+            "created": str,
+            "status": str,
+            "attempts": int,
+            "next_attempt": str,
+            "sent_at": str,
+            "last_error": str,
+            "message_id": str,
+            "delivered": str,
+        },
+        pk="id",
+        not_null={"watch", "kind", "created", "status", "message_id"},
+        defaults={"status": "pending", "attempts": 0, "delivered": "[]"},
+    )
+    db.table("emails").create_index(["status", "next_attempt"])
+    db.table("alerts").create(
+        {
+            "id": int,
+            "watch": str,
+            "article_id": int,
+            "created": str,
+            "status": str,
+            "attempts": int,
+            "sent_at": str,
+            "last_error": str,
+            "snippets": str,
+            "email_id": int,
+        },
+        pk="id",
+        not_null={"watch", "article_id", "created", "status"},
+        defaults={"status": "pending", "attempts": 0, "snippets": "[]"},
+        foreign_keys=[("article_id", "articles", "id"), ("email_id", "emails", "id")],
+    )
+    db.table("alerts").create_index(["watch", "article_id"], unique=True)
+    db.table("alerts").create_index(["status", "email_id"])
+    db.table("alerts").create_index(["email_id"])
+    db.table("alerts").create_index(["created"])
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

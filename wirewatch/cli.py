@@ -110,19 +110,20 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
             "duplicates": s.count("duplicates"),
             "skipped": s.skipped,
             "errors": s.errors,
+            "alerts": s.count("alerts"),
         }
         for s in summaries
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        header = ("outlet", "fetched", "new", "updated", "dups", "errors")
-        click.echo("{:<20} {:>7} {:>5} {:>7} {:>5} {:>6}  skipped".format(*header))
+        header = ("outlet", "fetched", "new", "updated", "dups", "errors", "alerts")
+        click.echo("{:<20} {:>7} {:>5} {:>7} {:>5} {:>6} {:>6}  skipped".format(*header))
         for row in rows:
             skipped = ", ".join(f"{k} {v}" for k, v in sorted(row["skipped"].items())) or "-"
             click.echo(
                 f"{row['outlet']:<20} {row['fetched']:>7} {row['new']:>5} {row['updated']:>7} "
-                f"{row['duplicates']:>5} {row['errors']:>6}  {skipped}"
+                f"{row['duplicates']:>5} {row['errors']:>6} {row['alerts']:>6}  {skipped}"
             )
     if any(s.reason != "finished" for s in summaries):
         sys.exit(1)
@@ -209,6 +210,154 @@ def search(ctx: _Context, query: str, limit: int, as_json: bool) -> None:
             click.echo(f"    {row['url']}\n    {row['snippet']}")
     if not rows and not as_json:
         click.echo("no match", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+def notify(ctx: _Context, as_json: bool) -> None:
+    """Deliver the alert emails that are due (immediate alerts, digests, retries).
+
+    Sends over $WIREWATCH_SMTP_URL (smtp://user:pass@host:port or smtps://...), else writes the
+    messages into the [email] maildir folder. Safe to run at any time and more than once.
+    """
+    from alerts.mail import transport
+    from alerts.outbox import notify as run_notify
+
+    config = ctx.config
+    maildir = Path(config.email.maildir)
+    if not maildir.is_absolute() and config.path is not None:
+        maildir = config.path.parent / maildir
+    db = ctx.open_db()
+    report = run_notify(db, config, transport(maildir, config.email.sender), ctx.db_path)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    if report.busy:
+        click.echo("another notify is running on this database; nothing done")
+        return
+    click.echo(
+        f"{report.emails_sent} email(s) sent ({report.alerts_sent} alert(s)) via "
+        f"{report.transport}; {report.failed} failed, {report.retrying} to retry, "
+        f"{report.waiting} waiting"
+    )
+
+
+@cli.command()
+@click.option("--watch", "watch_name", help="Only this watch's alerts.")
+@click.option(
+    "--status", type=click.Choice(["pending", "sent", "failed"]), help="Only alerts in this state."
+)
+@click.option("--limit", default=50, show_default=True, help="Most alerts to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print alerts as JSON lines.")
+@pass_context
+def alerts(
+    ctx: _Context, watch_name: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
+    """List alerts, newest first, with their delivery status."""
+    from alerts.outbox import list_alerts
+    from alerts.watches import snippet_text
+
+    rows = list_alerts(ctx.open_db(), watch_name, status, limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        state = row["status"]
+        if row["status"] == "pending" and row["next_attempt"]:
+            state += f" (attempt {row['attempts']}, next {row['next_attempt']})"
+        elif row["status"] == "sent":
+            state += f" {row['sent_at']}"
+        click.echo(f"#{row['id']} {row['created']}  [{row['watch']}]  {state}")
+        click.echo(f"    {row['outlet']}: {row['title']}\n    {row['url']}")
+        for snippet in row["snippets"]:
+            click.echo(f"    {snippet_text([tuple(piece) for piece in snippet])}")
+        if row["last_error"]:
+            click.echo(f"    last error: {row['last_error']}")
+    if not rows and not as_json:
+        click.echo("no alerts", err=True)
+
+
+@cli.group()
+def watch() -> None:
+    """Try watch queries."""
+
+
+@watch.command("test")
+@click.argument("query")
+@click.argument("source")
+@click.option("--outlet", default="", help="Outlet name for outlet: filters.")
+@pass_context
+def watch_test(ctx: _Context, query: str, source: str, outlet: str) -> None:
+    """Show whether and where QUERY matches the article in SOURCE (a file or an http(s) URL).
+
+    Exits 0 on a match, 1 on none, 2 on a bad query or an unusable page.
+    """
+    from alerts.query import QueryError, display_text, parse_query
+    from alerts.watches import Watch, WatchSet, document, snippet_text, snippets
+    from extractors.article import extract_article
+    from wirewatch.fetch import read_source
+
+    try:
+        node = parse_query(query)
+    except QueryError as exc:
+        raise WirewatchError(f"bad query {query!r}: {exc}") from None
+    body, url, headers = read_source(source, _user_agent(ctx))
+    result = extract_article(body, url, headers, min_text=0)
+    if result.article is None:
+        raise WirewatchError(f"{source}: no article: {result.reason}: {result.detail}")
+    article = result.article
+    doc = document(article, outlet)
+    matched = bool(WatchSet([Watch("test", node)]).match_document(doc))
+    click.echo(f"{article.title or '(no title)'}\n{article.url}  [{article.language or '?'}]")
+    for term in node.terms():
+        count = sum(1 for _ in term.find(doc))
+        click.echo(f"  {term.source!r}: {count} time(s)")
+    if matched:
+        click.echo("match: yes")
+        for snippet in snippets(node, doc, display_text(article.title, article.text)):
+            click.echo(f"  {snippet_text(snippet)}")
+    else:
+        click.echo("match: no")
+        sys.exit(1)
+
+
+def _user_agent(ctx: _Context) -> str:
+    if ctx.config_file.exists():
+        return ctx.config.crawl.user_agent
+    from wirewatch.config import CrawlConfig
+
+    return CrawlConfig().user_agent
+
+
+@cli.command()
+@click.argument("watch_name", metavar="WATCH")
+@click.option("--limit", default=50, show_default=True, help="Most articles to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print articles as JSON lines.")
+@pass_context
+def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
+    """List the stored articles WATCH matches, newest first (no alerts are raised)."""
+    from alerts.backfill import backfill as run_backfill
+    from alerts.watches import snippet_text
+
+    try:
+        watch_config = ctx.config.watch(watch_name)
+    except KeyError:
+        known = ", ".join(repr(w.name) for w in ctx.config.watches) or "none"
+        raise WirewatchError(
+            f"no watch {watch_name!r} in {ctx.config_file} (known: {known})"
+        ) from None
+    rows = run_backfill(ctx.open_db(), watch_config, limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        click.echo(f"{row['published'] or row['first_seen']}  {row['outlet']}  {row['title']}")
+        click.echo(f"    {row['url']}")
+        for snippet in row["snippets"]:
+            click.echo(f"    {snippet_text(snippet)}")
+    if not rows and not as_json:
+        click.echo("no stored article matches", err=True)
 
 
 @cli.command()

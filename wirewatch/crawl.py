@@ -21,6 +21,7 @@ SUMMARY_KEYS = {
     "new": "wirewatch/store/new",
     "updated": "wirewatch/store/updated",
     "duplicates": "wirewatch/store/duplicate",
+    "alerts": "wirewatch/alerts/new",
 }
 
 

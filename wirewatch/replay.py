@@ -18,9 +18,9 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from alerts.record import Ingest
 from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, extract_article
 from extractors.urls import host_of, in_domains
-from storage.articles import store_article
 from wirewatch.config import Config
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
 BAD_INPUT = {EMPTY, NOT_HTML, UNPARSABLE, "truncated", "unreadable"}
-COUNT_KEYS = ("seen", "new", "updated", "duplicates", "skipped", "errors")
+COUNT_KEYS = ("seen", "new", "updated", "duplicates", "skipped", "errors", "alerts")
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def iter_pages(paths: Iterable[str | Path]) -> Iterator[Page]:
 def replay(
     db: Database, config: Config, pages: Iterable[Page], report: ReplayReport | None = None
 ) -> ReplayReport:
-    """Extract and store every page; bad inputs are counted in ``errors`` and skipped."""
+    """Extract and store every page, raising alerts; bad inputs are counted and skipped."""
     report = report or ReplayReport()
+    ingest = Ingest(db, config)
     min_text = config.crawl.min_text
     for page in pages:
         report.counts["seen"] += 1
@@ -108,9 +109,10 @@ def replay(
                 )
             continue
         outlet = outlet_for(config, result.article.url)
-        stored = store_article(db, result.article, outlet)
+        stored = ingest.store(result.article, outlet)
         key = "duplicates" if stored.outcome == "duplicate" else stored.outcome
         report.counts[key] += 1
+        report.counts["alerts"] += stored.alerts
     return report
 
 

@@ -1,0 +1,100 @@
+"""``wirewatch backfill``: what the archive already holds for a watch.
+
+SQLite's full-text index finds the candidates (a looser query: the words of each term, with
+"S400"-style joined variants, negations left out) and the watch's own matcher confirms them, so
+the result is exactly what the watch would have alerted on.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlite_utils import Database
+
+from alerts.query import And, Node, Or, Term, display_text, parse_query
+from alerts.watches import Snippet, Watch, document, snippets
+from extractors.article import Article
+from wirewatch.config import WatchConfig
+
+#: How many rows the full-text stage hands to the exact matcher for each one shown.
+OVERSCAN = 20
+
+
+def fts_query(node: Node) -> str | None:
+    """An FTS5 query matching a superset of what ``node`` matches; None if it cannot narrow."""
+    if isinstance(node, Term):
+        star = "*" if node.prefix else ""
+        variants = ['"' + " ".join(words) + '"' + star for words in _joined_variants(node.words)]
+        return "(" + " OR ".join(variants) + ")"
+    if isinstance(node, And):
+        parts = [p for p in (fts_query(child) for child in node.children) if p]
+        return "(" + " AND ".join(parts) + ")" if parts else None
+    if isinstance(node, Or):
+        options: list[str] = []
+        for child in node.children:
+            part = fts_query(child)
+            if part is None:
+                return None
+            options.append(part)
+        return "(" + " OR ".join(options) + ")"
+    return None  # negations and filters: left to the exact matcher
+
+
+def _joined_variants(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """``("s", "400")`` -> also ``("s400",)``: the tokeniser of FTS keeps S400 as one token."""
+    seams = [
+        index
+        for index in range(len(words) - 1)
+        if words[index][-1].isdigit() != words[index + 1][0].isdigit()
+    ][:3]
+    variants = []
+    for joins in itertools.product((False, True), repeat=len(seams)):
+        merged: list[str] = [words[0]]
+        for index in range(1, len(words)):
+            seam = index - 1
+            if seam in seams and joins[seams.index(seam)]:
+                merged[-1] += words[index]
+            else:
+                merged.append(words[index])
+        variants.append(tuple(merged))
+    return variants
+
+
+def backfill(db: Database, watch: WatchConfig, limit: int = 50) -> list[dict]:
+    """Stored articles the watch matches, newest first, each with snippets."""
+    node = parse_query(watch.query)
+    matcher = Watch(watch.name, node, frozenset(watch.outlets))
+    match = fts_query(node)
+    columns = "a.id, a.url, a.outlet, a.title, a.published, a.first_seen, a.language, a.text"
+    order = "order by coalesce(a.published, a.first_seen) desc"
+    if match:
+        sql = (
+            f"select {columns} from articles_fts join articles a on a.id = articles_fts.rowid "
+            f"where articles_fts match ? {order} limit ?"
+        )
+        params: list[object] = [match, limit * OVERSCAN]
+    else:
+        sql = f"select {columns} from articles a {order} limit ?"
+        params = [limit * OVERSCAN]
+    found: list[dict] = []
+    for row in db.execute(sql, params).fetchall():
+        article_id, url, outlet, title, published, first_seen, language, text = row
+        article = Article(url, url, title, None, published, language, None, text)
+        doc = document(article, outlet)
+        if not matcher.matches(doc):
+            continue
+        quoted: list[Snippet] = snippets(node, doc, display_text(title, text))
+        found.append(
+            {
+                "id": article_id,
+                "url": url,
+                "outlet": outlet,
+                "title": title,
+                "published": published,
+                "first_seen": first_seen,
+                "snippets": quoted,
+            }
+        )
+        if len(found) == limit:
+            break
+    return found

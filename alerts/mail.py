@@ -1,0 +1,288 @@
+"""Alert emails: built from templates with autoescaping, sent over SMTP or written to a Maildir.
+
+Delivery goes through ``$WIREWATCH_SMTP_URL`` (``smtp://user:pass@host:port``; ``smtps://`` for
+TLS from the start; STARTTLS is used whenever the server offers it). The URL stays in the
+environment: neither the config file nor any log line carries the credentials. Without it,
+messages are written to the ``[email] maildir`` folder, which any mail client can open.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import smtplib
+import ssl
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from alerts.watches import Snippet, snippet_text
+from wirewatch.errors import WirewatchError
+
+SMTP_URL = "WIREWATCH_SMTP_URL"
+SUBJECT_MAX = 160
+
+_templates = Environment(
+    loader=PackageLoader("alerts", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_templates.filters["plain"] = lambda snippet: snippet_text(snippet, "*", "*")
+_SPACE = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
+    """``text`` made safe for a header: control and line-break characters become spaces."""
+    cleaned = "".join(
+        " " if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} else c for c in text
+    )
+    cleaned = _SPACE.sub(" ", cleaned).strip()
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One article in an alert email."""
+
+    title: str
+    url: str
+    outlet: str
+    date: str
+    snippets: list[Snippet]
+
+    @property
+    def link(self) -> str | None:
+        """The URL if it is safe to make a link of (http or https)."""
+        return self.url if urlsplit(self.url).scheme in {"http", "https"} else None
+
+
+def build_message(
+    *,
+    watch: str,
+    query: str,
+    items: list[Item],
+    more: int,
+    sender: str,
+    recipient: str,
+    message_id: str,
+    date: datetime,
+) -> EmailMessage:
+    """A multipart (plain text + HTML) alert email for one recipient."""
+    if len(items) == 1 and not more:
+        subject = f"[wirewatch] {one_line(watch, 60)}: {one_line(items[0].title)}"
+    else:
+        count = len(items) + more
+        subject = f"[wirewatch] {one_line(watch, 60)}: {count} new article{'s' * (count != 1)}"
+    context: dict[str, Any] = {
+        "watch": one_line(watch, 200),
+        "query": one_line(query, 500),
+        "items": [
+            Item(one_line(i.title, 500), i.url, one_line(i.outlet, 80), i.date, i.snippets)
+            for i in items
+        ],
+        "more": more,
+        "subject": one_line(subject),
+    }
+    message = EmailMessage()
+    message["Subject"] = one_line(subject)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Wirewatch-Watch"] = one_line(watch, 200)
+    message.set_content(_templates.get_template("alert.txt").render(context))
+    message.add_alternative(_templates.get_template("alert.html").render(context), subtype="html")
+    return message
+
+
+# -- transports --------------------------------------------------------------------------------
+
+
+class DeliveryError(Exception):
+    """A message was not accepted.
+
+    Attributes:
+        permanent: The server refused it for good (a 5xx reply): do not retry.
+        stop: The connection itself failed: stop this run, try the rest later.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, stop: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.stop = stop
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage, recipient: str) -> None: ...
+
+    def close(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+class MaildirTransport:
+    """Write each message into a Maildir folder (``new/``), atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._box: mailbox.Maildir | None = None
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        try:
+            if self._box is None:
+                self._box = mailbox.Maildir(self.path, create=True)
+            self._box.add(message)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to {self.path}: {exc}", stop=True) from exc
+
+    def close(self) -> None:
+        self._box = None
+
+    def describe(self) -> str:
+        return f"Maildir {self.path}"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpSettings:
+        """Read ``smtp://user:pass@host:port`` or ``smtps://...``.
+
+        Raises:
+            WirewatchError: Not such a URL; the message never repeats the password.
+        """
+        parts = urlsplit(url.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname or port == -1:
+            shown = f"{parts.scheme}://{parts.hostname or ''}"
+            raise WirewatchError(
+                f"${SMTP_URL} must look like smtp://user:password@host:port or smtps://…; "
+                f"got {shown}…"
+            )
+        tls = parts.scheme == "smtps"
+        return cls(
+            host=parts.hostname,
+            port=port or (465 if tls else 25),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def describe(self) -> str:
+        scheme = "smtps" if self.tls else "smtp"
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+class SmtpTransport:
+    """One SMTP connection per notify run, opened on the first message."""
+
+    def __init__(self, settings: SmtpSettings, sender: str) -> None:
+        self.settings = settings
+        self.sender = parseaddr(sender)[1]
+        self._smtp: smtplib.SMTP | None = None
+
+    def describe(self) -> str:
+        return self.settings.describe()
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if settings.tls:
+            smtp = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        try:
+            smtp.ehlo()
+            if not settings.tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if settings.username:
+                smtp.login(settings.username, settings.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            refused = self._smtp.send_message(message, self.sender, [recipient])
+        except smtplib.SMTPAuthenticationError as exc:
+            self.close()
+            raise DeliveryError(
+                f"SMTP login refused by {self.describe()}: {exc.smtp_code} {_text(exc.smtp_error)}",
+                stop=True,
+            ) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            raise DeliveryError(
+                f"recipient refused: {code} {_text(reply)}", permanent=500 <= code < 600
+            ) from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            self.close()
+            raise DeliveryError(f"connection lost: {exc}", stop=True) from exc
+        except smtplib.SMTPResponseException as exc:
+            connect = isinstance(exc, smtplib.SMTPConnectError)
+            if connect:
+                self.close()
+            raise DeliveryError(
+                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                permanent=500 <= exc.smtp_code < 600 and not connect,
+                stop=connect,
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            where = f"{self.settings.host}:{self.settings.port}"
+            raise DeliveryError(
+                f"cannot reach {where}: {exc or type(exc).__name__}", stop=True
+            ) from exc
+        if refused:
+            code, reply = next(iter(refused.values()))
+            raise DeliveryError(f"recipient refused: {code} {_text(reply)}", permanent=code >= 500)
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
+
+def _text(reply: bytes | str) -> str:
+    return one_line(reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply, 300)
+
+
+def transport(maildir: Path, sender: str) -> Transport:
+    """SMTP if ``$WIREWATCH_SMTP_URL`` is set, else the Maildir."""
+    url = os.environ.get(SMTP_URL, "").strip()
+    if url:
+        return SmtpTransport(SmtpSettings.from_url(url), sender)
+    return MaildirTransport(maildir)

@@ -1,0 +1,333 @@
+"""The outbox: alerts become emails, and emails are delivered at least once, never lost.
+
+``notify`` works in two steps, each safe to interrupt:
+
+1. **Plan** (one transaction): every pending alert of an immediate watch gets an ``emails`` row
+   of its own; for a digest watch whose time has come, all its pending alerts share one.
+2. **Send**: each due email goes to each of its watch's recipients, one SMTP transaction per
+   recipient. A recipient that accepted is committed to ``emails.delivered`` at once, so a
+   crash between the server's "250 OK" and that commit repeats at most that one email. The
+   email (and its alerts) become ``sent`` when every recipient has it, ``failed`` on a
+   permanent refusal (5xx), and otherwise stay ``pending`` with ``attempts``, ``last_error`` and
+   an exponential ``next_attempt``.
+
+Only one ``notify`` runs at a time per database (an advisory lock next to the file), so running
+it twice, or from the daemon and a shell at once, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, time, timedelta
+from email.utils import make_msgid, parseaddr
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from alerts.mail import DeliveryError, Item, Transport, build_message
+from extractors.dates import isoformat
+from storage.db import write_transaction
+from wirewatch.config import Config, WatchConfig
+
+logger = logging.getLogger(__name__)
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+@dataclass
+class NotifyReport:
+    emails_sent: int = 0
+    alerts_sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    waiting: int = 0  # pending emails not yet due for a retry
+    planned: int = 0
+    transport: str = ""
+    busy: bool = False  # another notify held the lock
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@contextmanager
+def notify_lock(database: Path) -> Iterator[bool]:
+    """Hold the database's notify lock; yields False if another process holds it."""
+    path = database.with_name(database.name + ".notify.lock")
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def notify(
+    db: Database,
+    config: Config,
+    transport: Transport,
+    database: Path,
+    now: datetime | None = None,
+) -> NotifyReport:
+    """Plan and deliver every email that is due."""
+    now = now or datetime.now(UTC)
+    report = NotifyReport(transport=transport.describe())
+    with notify_lock(database) as held:
+        if not held:
+            report.busy = True
+            logger.info("Another notify is running on %s; nothing to do here", database)
+            return report
+        report.planned = plan(db, config, now)
+        try:
+            _send_due(db, config, transport, now, report)
+        finally:
+            transport.close()
+    report.waiting = db.execute(
+        "select count(*) from emails where status = 'pending' and next_attempt > ?",
+        [isoformat(now)],
+    ).fetchone()[0]
+    return report
+
+
+def plan(db: Database, config: Config, now: datetime) -> int:
+    """Give pending alerts their emails; returns how many emails were created."""
+    stamp = isoformat(now)
+    watches = {watch.name: watch for watch in config.watches}
+    created = 0
+    with write_transaction(db):
+        unplanned = db.execute(
+            "select id, watch from alerts where status = 'pending' and email_id is null order by id"
+        ).fetchall()
+        by_watch: dict[str, list[int]] = {}
+        for alert_id, name in unplanned:
+            by_watch.setdefault(name, []).append(alert_id)
+        for name, alert_ids in by_watch.items():
+            watch = watches.get(name)
+            if watch is None:
+                marks = ",".join("?" * len(alert_ids))
+                db.execute(
+                    f"update alerts set status = 'failed', last_error = ? where id in ({marks})",
+                    ["the watch is no longer in the config", *alert_ids],
+                )
+                continue
+            if watch.mode == "immediate":
+                for alert_id in alert_ids:
+                    _new_email(db, config, watch, [alert_id], "immediate", stamp)
+                    created += 1
+        for watch in config.watches:
+            if watch.mode != "digest" or not _digest_due(db, watch, now):
+                continue
+            alert_ids = by_watch.get(watch.name, [])
+            if alert_ids:
+                _new_email(db, config, watch, alert_ids, "digest", stamp)
+                created += 1
+            db.execute("update watches set last_digest = ? where name = ?", [stamp, watch.name])
+    return created
+
+
+def _new_email(
+    db: Database, config: Config, watch: WatchConfig, alert_ids: list[int], kind: str, stamp: str
+) -> None:
+    domain = parseaddr(config.email.sender)[1].rpartition("@")[2] or "localhost"
+    email_id = (
+        db.table("emails")
+        .insert(
+            {
+                "watch": watch.name,
+                "kind": kind,
+                "created": stamp,
+                "status": PENDING,
+                "message_id": make_msgid("wirewatch", domain=domain),
+            }
+        )
+        .last_pk
+    )
+    marks = ",".join("?" * len(alert_ids))
+    db.execute(f"update alerts set email_id = ? where id in ({marks})", [email_id, *alert_ids])
+
+
+def _digest_due(db: Database, watch: WatchConfig, now: datetime) -> bool:
+    row = db.execute(
+        "select coalesce(last_digest, created) from watches where name = ?", [watch.name]
+    ).fetchone()
+    if row is None:
+        return False
+    last = datetime.fromisoformat(row[0])
+    if watch.every is not None:
+        return now - last >= timedelta(seconds=watch.every)
+    assert watch.at is not None
+    return last < last_occurrence(watch.at, watch.timezone, now)
+
+
+def last_occurrence(at: str, zone: str, now: datetime) -> datetime:
+    """The latest moment, not after ``now``, whose local time in ``zone`` is ``at`` (HH:MM)."""
+    hour, minute = (int(part) for part in at.split(":"))
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    moment = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
+    if moment > local:
+        moment = datetime.combine(local.date() - timedelta(days=1), time(hour, minute), tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def _send_due(
+    db: Database, config: Config, transport: Transport, now: datetime, report: NotifyReport
+) -> None:
+    due = db.execute(
+        "select id, watch, kind, message_id, attempts, delivered from emails "
+        "where status = 'pending' and (next_attempt is null or next_attempt <= ?) order by id",
+        [isoformat(now)],
+    ).fetchall()
+    watches = {watch.name: watch for watch in config.watches}
+    for email_id, name, kind, message_id, attempts, delivered_json in due:
+        watch = watches.get(name)
+        if watch is None:
+            _finish(db, email_id, FAILED, "the watch is no longer in the config", now)
+            report.failed += 1
+            continue
+        delivered = set(json.loads(delivered_json or "[]"))
+        items, more = _items(db, email_id, config.email.digest_limit)
+        if not items:
+            _finish(db, email_id, FAILED, "its articles are no longer in the database", now)
+            report.failed += 1
+            continue
+        stopped = False
+        error: DeliveryError | None = None
+        for recipient in watch.email:
+            if recipient in delivered:
+                continue
+            message = build_message(
+                watch=watch.name,
+                query=watch.query,
+                items=items,
+                more=more,
+                sender=config.email.sender,
+                recipient=recipient,
+                message_id=message_id,
+                date=now,
+            )
+            try:
+                transport.send(message, recipient)
+            except DeliveryError as exc:
+                logger.warning(
+                    "Email %(id)d (%(watch)s) to %(to)s not delivered: %(error)s",
+                    {"id": email_id, "watch": name, "to": recipient, "error": exc},
+                )
+                if error is None or exc.permanent:
+                    error = exc
+                if exc.stop:
+                    stopped = True
+                    break
+                continue
+            delivered.add(recipient)
+            with write_transaction(db):
+                db.execute(
+                    "update emails set delivered = ? where id = ?",
+                    [json.dumps(sorted(delivered)), email_id],
+                )
+            logger.info(
+                "Email %(id)d (%(watch)s, %(kind)s) delivered to %(to)s",
+                {"id": email_id, "watch": name, "kind": kind, "to": recipient},
+            )
+        if all(recipient in delivered for recipient in watch.email):
+            _finish(db, email_id, SENT, None, now)
+            report.emails_sent += 1
+            report.alerts_sent += len(items) + more
+        elif error is not None and error.permanent and not stopped:
+            _finish(db, email_id, FAILED, str(error), now)
+            report.failed += 1
+        else:
+            _retry(db, config, email_id, attempts + 1, str(error), now)
+            report.retrying += 1
+        if stopped:
+            break
+
+
+def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
+    rows = db.execute(
+        "select a.title, a.url, a.outlet, coalesce(a.published, a.first_seen), l.snippets "
+        "from alerts l join articles a on a.id = l.article_id where l.email_id = ? "
+        "order by coalesce(a.published, a.first_seen) desc, l.id",
+        [email_id],
+    ).fetchall()
+    items = [
+        Item(
+            title=title or url,
+            url=url,
+            outlet=outlet,
+            date=(date or "")[:16].replace("T", " "),
+            snippets=[[(text, bool(mark)) for text, mark in s] for s in json.loads(snippets)],
+        )
+        for title, url, outlet, date, snippets in rows[:limit]
+    ]
+    return items, max(0, len(rows) - limit)
+
+
+def _finish(db: Database, email_id: int, status: str, error: str | None, now: datetime) -> None:
+    stamp = isoformat(now)
+    sent_at = stamp if status == SENT else None
+    with write_transaction(db):
+        db.execute(
+            "update emails set status = ?, attempts = attempts + 1, sent_at = ?, "
+            "last_error = ?, next_attempt = null where id = ?",
+            [status, sent_at, error, email_id],
+        )
+        _mirror(db, email_id)
+
+
+def _retry(
+    db: Database, config: Config, email_id: int, attempts: int, error: str, now: datetime
+) -> None:
+    delay = min(config.email.retry * 2 ** (attempts - 1), config.email.retry_max)
+    with write_transaction(db):
+        db.execute(
+            "update emails set attempts = ?, last_error = ?, next_attempt = ? where id = ?",
+            [attempts, error, isoformat(now + timedelta(seconds=delay)), email_id],
+        )
+        _mirror(db, email_id)
+
+
+def _mirror(db: Database, email_id: int) -> None:
+    """Copy an email's delivery state onto its alerts."""
+    db.execute(
+        "update alerts set (status, attempts, sent_at, last_error) = "
+        "(select status, attempts, sent_at, last_error from emails where id = ?) "
+        "where email_id = ?",
+        [email_id, email_id],
+    )
+
+
+def list_alerts(
+    db: Database, watch: str | None = None, status: str | None = None, limit: int = 50
+) -> list[dict]:
+    """Alerts, newest first, with their article and delivery state."""
+    where, params = [], []
+    if watch:
+        where.append("l.watch = ?")
+        params.append(watch)
+    if status:
+        where.append("l.status = ?")
+        params.append(status)
+    sql = (
+        "select l.id, l.created, l.watch, l.status, l.attempts, l.sent_at, l.last_error, "
+        "e.next_attempt, a.id as article_id, a.outlet, a.title, a.url, a.published, l.snippets "
+        "from alerts l join articles a on a.id = l.article_id "
+        "left join emails e on e.id = l.email_id "
+        + ("where " + " and ".join(where) if where else "")
+        + " order by l.id desc limit ?"
+    )
+    cursor = db.execute(sql, [*params, limit])
+    columns = [c[0] for c in cursor.description]
+    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        row["snippets"] = json.loads(row["snippets"] or "[]")
+    return rows

@@ -1,0 +1,89 @@
+"""Turn a stored article's watch matches into ``alerts`` rows, in the storing transaction.
+
+An alert is created for a watch and an article at most once (a unique index), only when the
+article is new or its text changed, and only when the article is recent enough for the watch
+(``max_age``, on its published date, else when it was first seen) and was first seen after the
+watch was created: adding a watch does not raise alerts on what the archive already holds
+(``wirewatch backfill`` lists that instead).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from sqlite_utils import Database
+
+from alerts.watches import Match, WatchSet
+from extractors.article import Article
+from extractors.dates import isoformat
+from storage.articles import Stored, store_article
+from storage.db import write_transaction
+from wirewatch.config import Config, WatchConfig
+
+
+def sync_watches(db: Database, watches: Iterable[WatchConfig], now: datetime | None = None) -> None:
+    """Record each configured watch, with the time it was first seen, and its current query."""
+    stamp = isoformat(now or datetime.now(UTC))
+    with write_transaction(db):
+        for watch in watches:
+            db.execute(
+                "insert into watches (name, query, created) values (?, ?, ?) "
+                "on conflict (name) do update set query = excluded.query",
+                [watch.name, watch.query, stamp],
+            )
+
+
+def watch_set(config: Config) -> WatchSet:
+    """The config's watches, parsed and indexed (the config has validated every query)."""
+    return WatchSet.parse((w.name, w.query, w.outlets) for w in config.watches)
+
+
+class Ingest:
+    """Store articles and raise the alerts they match, each article in one transaction."""
+
+    def __init__(self, db: Database, config: Config) -> None:
+        self.db = db
+        self.watches = {watch.name: watch for watch in config.watches}
+        self.matcher = watch_set(config)
+        sync_watches(db, config.watches)
+        self.created = dict(db.execute("select name, created from watches").fetchall())
+
+    def store(self, article: Article, outlet: str, now: datetime | None = None) -> Stored:
+        """Store ``article``; alerts for the watches it matches are committed with it."""
+        now = now or datetime.now(UTC)
+        matches = self.matcher.match(article, outlet)
+        if not matches:
+            return store_article(self.db, article, outlet, now)
+
+        def on_change(db: Database, article_id: int, first_seen: str) -> int:
+            return self._record(db, matches, article, article_id, first_seen, now)
+
+        return store_article(self.db, article, outlet, now, on_change=on_change)
+
+    def _record(
+        self,
+        db: Database,
+        matches: list[Match],
+        article: Article,
+        article_id: int,
+        first_seen: str,
+        now: datetime,
+    ) -> int:
+        stamp = isoformat(now)
+        reference = article.published or first_seen
+        created = 0
+        for match in matches:
+            watch = self.watches[match.watch]
+            if first_seen < self.created.get(watch.name, stamp):
+                continue
+            if reference < isoformat(now - timedelta(seconds=watch.max_age)):
+                continue
+            cursor = db.execute(
+                "insert or ignore into alerts (watch, article_id, created, status, snippets) "
+                "values (?, ?, ?, 'pending', ?)",
+                [match.watch, article_id, stamp, json.dumps(match.snippets, ensure_ascii=False)],
+            )
+            created += cursor.rowcount
+        return created

@@ -1,0 +1,189 @@
+"""Match one article against every configured watch, cheaply, and quote where it matched.
+
+Each query names, through :meth:`alerts.query.Node.anchors`, a few tokens (or token prefixes) of
+which at least one must be in any article it matches. The watch set keeps an inverted index from
+those keys to watches; an article's distinct tokens (and their prefixes) are looked up in it,
+and only the watches found there are evaluated in full. The lookup costs the same with ten
+watches or ten thousand: it depends on the article, not on the number of watches. Watches
+without anchors (a query made only of ``outlet:`` or ``lang:`` filters) are evaluated on every
+article.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from alerts.query import MIN_PREFIX, Document, Node, display_text, offsets, parse_query
+from extractors.article import Article
+from extractors.urls import host_of
+
+#: Characters of context on each side of a match in a snippet.
+CONTEXT = 70
+MAX_SNIPPETS = 3
+
+#: A snippet is a list of (text, highlighted) pieces.
+Snippet = list[tuple[str, bool]]
+
+
+@dataclass(frozen=True)
+class Watch:
+    name: str
+    query: Node
+    outlets: frozenset[str] = frozenset()
+
+    def matches(self, doc: Document) -> bool:
+        if self.outlets and doc.outlet not in self.outlets:
+            return False
+        return self.query.matches(doc)
+
+
+@dataclass(frozen=True)
+class Match:
+    watch: str
+    snippets: list[Snippet]
+
+
+class WatchSet:
+    """Watches indexed by their anchor tokens."""
+
+    def __init__(self, watches: Iterable[Watch]) -> None:
+        self.watches = list(watches)
+        self._exact: dict[str, list[int]] = {}
+        self._prefix: dict[str, list[int]] = {}
+        self._always: list[int] = []
+        self._longest_prefix = 0
+        for number, watch in enumerate(self.watches):
+            anchors = watch.query.anchors()
+            if anchors is None:
+                self._always.append(number)
+                continue
+            for kind, key in anchors:
+                if kind == "w":
+                    self._exact.setdefault(key, []).append(number)
+                else:
+                    self._prefix.setdefault(key, []).append(number)
+                    self._longest_prefix = max(self._longest_prefix, len(key))
+
+    @classmethod
+    def parse(cls, specs: Iterable[tuple[str, str, Sequence[str]]]) -> WatchSet:
+        """Build from (name, query, outlets) triples; raises QueryError on a bad query."""
+        return cls(
+            Watch(name, parse_query(query), frozenset(outlets)) for name, query, outlets in specs
+        )
+
+    def __len__(self) -> int:
+        return len(self.watches)
+
+    def candidates(self, doc: Document) -> list[Watch]:
+        """The watches that may match ``doc``: a superset of those that do."""
+        found = set(self._always)
+        exact, prefixes, longest = self._exact, self._prefix, self._longest_prefix
+        for token in doc.positions:
+            hit = exact.get(token)
+            if hit:
+                found.update(hit)
+            if prefixes:
+                for size in range(MIN_PREFIX, min(len(token), longest) + 1):
+                    hit = prefixes.get(token[:size])
+                    if hit:
+                        found.update(hit)
+        return [self.watches[number] for number in sorted(found)]
+
+    def match_document(self, doc: Document) -> list[Watch]:
+        return [watch for watch in self.candidates(doc) if watch.matches(doc)]
+
+    def match(self, article: Article, outlet: str) -> list[Match]:
+        """The watches ``article`` matches, each with snippets of its matched terms."""
+        if not self.watches:
+            return []
+        doc = document(article, outlet)
+        matched = self.match_document(doc)
+        if not matched:
+            return []
+        display = display_text(article.title, article.text)
+        return [Match(watch.name, snippets(watch.query, doc, display)) for watch in matched]
+
+
+def document(article: Article, outlet: str) -> Document:
+    """The matching form of an article: its title and text, outlet, host and language."""
+    return Document.of(
+        article.title,
+        article.text,
+        outlet=outlet,
+        host=host_of(article.url),
+        language=article.language or "",
+    )
+
+
+def snippets(query: Node, doc: Document, display: str, limit: int = MAX_SNIPPETS) -> list[Snippet]:
+    """Up to ``limit`` passages of ``display`` around the positive terms of ``query``.
+
+    Matches close together share one passage. Passages stay within one paragraph.
+    """
+    spans = sorted({span for term in query.terms() for span in term.find(doc)})
+    if not spans:
+        return []
+    where = offsets(display)
+    marks = [(where[start], where[end - 1] + 1) for start, end in spans]
+    windows: list[list[tuple[int, int]]] = []
+    for mark in marks:
+        if (
+            windows
+            and mark[0] - windows[-1][-1][1] <= CONTEXT
+            and _same_line(display, windows[-1][-1][1], mark[0])
+        ):
+            if mark[0] >= windows[-1][-1][1]:
+                windows[-1].append(mark)
+            continue
+        if len(windows) == limit:
+            break
+        windows.append([mark])
+    return [_passage(display, window) for window in windows]
+
+
+def _same_line(text: str, start: int, end: int) -> bool:
+    return "\n" not in text[start:end]
+
+
+def _passage(text: str, marks: list[tuple[int, int]]) -> Snippet:
+    line_start = text.rfind("\n", 0, marks[0][0]) + 1
+    line_end = text.find("\n", marks[-1][1])
+    line_end = len(text) if line_end < 0 else line_end
+    start = max(line_start, marks[0][0] - CONTEXT)
+    end = min(line_end, marks[-1][1] + CONTEXT)
+    if start > line_start:
+        space = text.find(" ", start, marks[0][0])
+        start = space + 1 if space >= 0 else start
+    if end < line_end:
+        space = text.rfind(" ", marks[-1][1], end)
+        end = space if space >= 0 else end
+    pieces: Snippet = []
+    if start > line_start:
+        pieces.append(("…", False))
+    cursor = start
+    for mark_start, mark_end in marks:
+        if mark_start > cursor:
+            pieces.append((text[cursor:mark_start], False))
+        pieces.append((text[mark_start:mark_end], True))
+        cursor = mark_end
+    if end > cursor:
+        pieces.append((text[cursor:end], False))
+    if end < line_end:
+        pieces.append(("…", False))
+    return _merge(pieces)
+
+
+def _merge(pieces: Snippet) -> Snippet:
+    merged: Snippet = []
+    for text, mark in pieces:
+        if merged and merged[-1][1] == mark:
+            merged[-1] = (merged[-1][0] + text, mark)
+        else:
+            merged.append((text, mark))
+    return merged
+
+
+def snippet_text(snippet: Snippet, left: str = "[", right: str = "]") -> str:
+    """A snippet as plain text, highlights between ``left`` and ``right``."""
+    return "".join(f"{left}{text}{right}" if mark else text for text, mark in snippet)
