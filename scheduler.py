@@ -39,7 +39,11 @@ class Monitor:
         self.config_file = Path(config_file).resolve()
         self.db = db
         self.scheduler = BlockingScheduler(
-            executors={"default": ThreadPoolExecutor(config.schedule.max_parallel)},
+            executors={
+                "default": ThreadPoolExecutor(config.schedule.max_parallel),
+                # Alert delivery never waits behind crawls.
+                "notify": ThreadPoolExecutor(1),
+            },
             timezone=UTC,
         )
 
@@ -52,11 +56,33 @@ class Monitor:
         every = outlet.every or self.config.schedule.every
         return IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC), every
 
-    def crawl_command(self, outlet: str) -> list[str]:
+    def command(self, *args: str) -> list[str]:
+        """A ``wirewatch`` command line on this monitor's config and database."""
         command = [sys.executable, "-m", "wirewatch", "--config", str(self.config_file)]
         if self.db:
             command += ["--db", self.db]
-        return [*command, "crawl", outlet]
+        return [*command, *args]
+
+    def crawl_command(self, outlet: str) -> list[str]:
+        return self.command("crawl", outlet)
+
+    def notify(self) -> None:
+        """Deliver due alerts (``wirewatch notify``) in a child process."""
+        timeout = max(60.0, self.config.schedule.notify * 10)
+        try:
+            result = subprocess.run(
+                self.command("notify"), capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            logger.error("notify timed out after %(timeout).0fs", {"timeout": timeout})
+            return
+        if result.returncode:
+            logger.error(
+                "notify failed (exit %(code)d): %(error)s",
+                {"code": result.returncode, "error": result.stderr.strip()[-500:]},
+            )
+        elif not result.stdout.startswith("0 email(s) sent"):
+            logger.info("notify: %(summary)s", {"summary": result.stdout.strip()})
 
     def crawl(self, outlet: str) -> None:
         """Run one outlet's crawl as a child process, within the crawl time limit."""
@@ -103,6 +129,19 @@ class Monitor:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(interval)),
+                next_run_time=now,
+            )
+        if self.config.watches:
+            every = self.config.schedule.notify
+            self.scheduler.add_job(
+                self.notify,
+                IntervalTrigger(seconds=every, timezone=UTC),
+                id="notify",
+                name="notify",
+                executor="notify",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(every)),
                 next_run_time=now,
             )
 

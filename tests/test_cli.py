@@ -8,18 +8,23 @@ from conftest import PAGES, SITE, expected_text, normal, wirewatch
 from wirewatch.cli import cli
 
 
-def all_commands():
-    return sorted(cli.commands)
+def all_commands(group=cli, prefix=()):
+    for name, command in sorted(group.commands.items()):
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
 
 
-@pytest.mark.parametrize("name", all_commands())
-def test_every_command_has_help(name):
-    command = cli.commands[name]
+@pytest.mark.parametrize("path", list(all_commands()), ids=" ".join)
+def test_every_command_has_help(path):
+    command = cli
+    for name in path:
+        command = command.commands[name]
     assert command.help and len(command.help) > 20
     for param in command.params:
         if isinstance(param, click.Option):
-            assert param.help, f"{name} {param.name} has no help"
-    result = CliRunner().invoke(cli, [name, "--help"])
+            assert param.help, f"{path} {param.name} has no help"
+    result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0
 
 

@@ -28,9 +28,10 @@ def test_wal_mode_and_busy_timeout(fresh_db):
 def test_schema_is_migrated_once(db_path):
     open_db(db_path).close()
     db = open_db(db_path)
-    assert {"articles", "article_urls", "crawl_runs", "articles_fts"} <= set(db.table_names())
+    tables = {"articles", "article_urls", "crawl_runs", "articles_fts", "watches", "alerts", "emails"}
+    assert tables <= set(db.table_names())
     names = [r[0] for r in db.execute("select name from _sqlite_migrations")]
-    assert names == ["m001_articles", "m002_crawl_runs"]
+    assert names == ["m001_articles", "m002_crawl_runs", "m003_alerts"]
 
 
 def test_same_article_is_stored_once(fresh_db, article):

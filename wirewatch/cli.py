@@ -280,7 +280,7 @@ def alerts(
 
 @cli.group()
 def watch() -> None:
-    """Try watch queries."""
+    """Work with watch queries: try one on a page before putting it in the config."""
 
 
 @watch.command("test")
