@@ -31,8 +31,9 @@ lint: install
 
 check: lint test
 
-bench: install  ## extraction quality on ../shared/benchmarks/aeb
+bench: install  ## extraction quality (AEB) and watch matching cost
 	$(BIN)/python bench/aeb.py
+	$(BIN)/python bench/match.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

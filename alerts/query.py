@@ -81,6 +81,8 @@ def offsets(display: str) -> list[int]:
     One extra entry maps the end of the string.
     """
     table = _TABLE
+    if all(len(char.translate(table).casefold()) == 1 for char in set(display)):
+        return list(range(len(display) + 1))  # one character for one: the common case
     result: list[int] = []
     for index, char in enumerate(display):
         result.extend([index] * len(char.translate(table).casefold()))

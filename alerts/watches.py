@@ -102,7 +102,8 @@ class WatchSet:
         if not matched:
             return []
         display = display_text(article.title, article.text)
-        return [Match(watch.name, snippets(watch.query, doc, display)) for watch in matched]
+        where = offsets(display)
+        return [Match(watch.name, snippets(watch.query, doc, display, where)) for watch in matched]
 
 
 def document(article: Article, outlet: str) -> Document:
@@ -116,15 +117,22 @@ def document(article: Article, outlet: str) -> Document:
     )
 
 
-def snippets(query: Node, doc: Document, display: str, limit: int = MAX_SNIPPETS) -> list[Snippet]:
+def snippets(
+    query: Node,
+    doc: Document,
+    display: str,
+    where: list[int] | None = None,
+    limit: int = MAX_SNIPPETS,
+) -> list[Snippet]:
     """Up to ``limit`` passages of ``display`` around the positive terms of ``query``.
 
-    Matches close together share one passage. Passages stay within one paragraph.
+    Matches close together share one passage. Passages stay within one paragraph. ``where`` is
+    ``offsets(display)``, computed once per article when several watches match it.
     """
     spans = sorted({span for term in query.terms() for span in term.find(doc)})
     if not spans:
         return []
-    where = offsets(display)
+    where = where if where is not None else offsets(display)
     marks = [(where[start], where[end - 1] + 1) for start, end in spans]
     windows: list[list[tuple[int, int]]] = []
     for mark in marks:

@@ -1,7 +1,8 @@
 """``make demo``: the whole flow offline, on the bundled fixture pages.
 
 Serves ``tests/fixtures/site`` on 127.0.0.1, writes a config whose outlets point there, crawls
-them with the real spider in a child process (as the monitor does) and prints what was stored.
+them with the real spider in a child process (as the monitor does), prints what was stored and
+the alerts that fired, and delivers them (to a Maildir, or over ``$WIREWATCH_SMTP_URL``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,31 @@ max_age = "4000d"
 """
 
 
+WATCHES = """
+[email]
+from = "wirewatch-demo@localhost"
+maildir = "maildir"
+
+[[watches]]
+name = "S-400"
+query = "S-400"
+email = "analyst@example.org"
+max_age = "4000d"
+
+[[watches]]
+name = "snapback"
+query = "snapback OR (sanctions Iran -Venezuela)"
+email = "analyst@example.org"
+max_age = "4000d"
+
+[[watches]]
+name = "Pezeshkian"  # only in IFP's "Recent Posts" sidebar: page chrome, so it never fires
+query = "Pezeshkian"
+email = "analyst@example.org"
+max_age = "4000d"
+"""
+
+
 def fixture_config(base: str, database: str | Path, crawl_extra: str = "") -> str:
     """A config whose outlets are the fixture outlets served at ``base``.
 
@@ -80,7 +106,9 @@ def run_demo(folder: Path | None = None) -> None:
         work.mkdir(parents=True, exist_ok=True)
         with serve_folder(FIXTURES) as base:
             config = work / "wirewatch.toml"
-            config.write_text(fixture_config(base, work / "demo.db"), encoding="utf-8")
+            config.write_text(
+                fixture_config(base, work / "demo.db") + WATCHES, encoding="utf-8"
+            )
             click.secho(f"Serving the fixture outlets at {base}; config in {config}\n", bold=True)
             command = [sys.executable, "-m", "wirewatch", "--config", str(config), "crawl"]
             click.secho("$ wirewatch crawl", bold=True)
@@ -95,7 +123,16 @@ def run_demo(folder: Path | None = None) -> None:
             click.echo(f"#{row['id']} [{row['outlet']}] {row['title']}")
             click.echo(f"    {row['published']}  {row['url']}")
             click.echo(f"    {row['size']} characters: {first[:110]}…")
+        click.secho("\nAlerts (watches S-400, snapback, Pezeshkian):", bold=True)
+        for watch, title, outlet in db.execute(
+            "select l.watch, a.title, a.outlet from alerts l "
+            "join articles a on a.id = l.article_id order by l.id"
+        ).fetchall():
+            click.echo(f"  [{watch}] {outlet}: {title}")
         db.close()
+        click.secho("\n$ wirewatch notify", bold=True)
+        notify = [sys.executable, "-m", "wirewatch", "--config", str(config), "notify"]
+        subprocess.run(notify, check=False)
         if folder:
             click.echo(f"\nThe demo database is {work / 'demo.db'}; try:")
             click.echo(f"  wirewatch --config {config} search S-400")
