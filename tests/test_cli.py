@@ -99,3 +99,8 @@ def test_demo_runs_offline(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n#") == 5
     assert "Russia voices commitment to military cooperation with Iran" in result.stdout
+    # The alerts that fire, none from IFP's "Recent Posts" chrome, delivered to the Maildir.
+    alerts = result.stdout.split("Alerts (")[1]
+    assert alerts.count("  [S-400] ") == 2 and "[Pezeshkian]" not in alerts
+    assert "6 email(s) sent (6 alert(s)) via Maildir" in result.stdout
+    assert len(list((tmp_path / "demo" / "maildir" / "new").iterdir())) == 6
