@@ -240,6 +240,11 @@ class SmtpTransport:
                 f"SMTP login refused by {self.describe()}: {exc.smtp_code} {_text(exc.smtp_error)}",
                 stop=True,
             ) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            self.close()
+            raise DeliveryError(
+                f"{self.describe()} does not offer AUTH over this connection: {exc}", stop=True
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise DeliveryError(

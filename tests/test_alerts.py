@@ -471,3 +471,98 @@ def test_the_monitor_delivers_alerts_on_its_schedule(
     assert len(subjects) == 4, stderr
     assert subjects[0].startswith("[wirewatch] S-400: Russia")
     assert "notify: " in stderr and " email(s) sent (" in stderr
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (cryptography comes with Scrapy)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("scheme", ["smtp", "smtps"])
+def test_tls_starttls_when_offered_and_smtps(setup: Path, tmp_path: Path, scheme: str) -> None:
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = Handler()
+    logins: list[bytes] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        return AuthResult(success=auth_data.password == b"pw")
+
+    port = free_port()
+    # aiosmtpd does not count implicit TLS as TLS for AUTH; the connection is encrypted anyway.
+    options: dict = (
+        {"ssl_context": context, "auth_require_tls": False}
+        if scheme == "smtps"
+        else {
+            "tls_context": context,
+            "require_starttls": True,  # refuses mail until the client upgrades
+        }
+    )
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        server_hostname="127.0.0.1",
+        **options,
+    )
+    controller.start()
+    try:
+        wirewatch("--config", str(setup), "replay", str(SITE))
+        url = f"{scheme}://watcher:pw@127.0.0.1:{port}"
+        untrusted = wirewatch("--config", str(setup), "notify", "--json", WIREWATCH_SMTP_URL=url)
+        assert json.loads(untrusted.stdout)["emails_sent"] == 0
+        assert any("CERTIFICATE_VERIFY_FAILED" in (a["last_error"] or "") for a in alerts_of(setup))
+        result = wirewatch(
+            "--config",
+            str(setup),
+            "notify",
+            "--json",
+            WIREWATCH_SMTP_URL=url,
+            SSL_CERT_FILE=str(cert),  # trust the test certificate; verification stays on
+        )
+    finally:
+        controller.stop()
+    assert result.returncode == 0, result.stderr
+    errors = [a["last_error"] for a in alerts_of(setup)]
+    assert json.loads(result.stdout)["emails_sent"] == 3, errors
+    assert logins and logins[0] == b"watcher"
+    assert len(handler.messages) == 4

@@ -39,7 +39,15 @@ def articles(tmp_path):
 def test_replay_the_seed_pages(tmp_path):
     counts, _ = replay(tmp_path, SITE)
     # The five articles, and Press TV's section front, which is not one.
-    assert counts == {"seen": 6, "new": 5, "updated": 0, "duplicates": 0, "skipped": 1, "errors": 0, "alerts": 0}
+    assert counts == {
+        "seen": 6,
+        "new": 5,
+        "updated": 0,
+        "duplicates": 0,
+        "skipped": 1,
+        "errors": 0,
+        "alerts": 0,
+    }
     stored = articles(tmp_path)
     assert len(stored) == 5
     by_title = {row["title"]: row for row in stored.values()}
@@ -57,7 +65,15 @@ def test_replaying_again_changes_nothing(tmp_path):
     replay(tmp_path, SITE)
     before = articles(tmp_path)
     counts, _ = replay(tmp_path, SITE)
-    assert counts == {"seen": 6, "new": 0, "updated": 0, "duplicates": 5, "skipped": 1, "errors": 0, "alerts": 0}
+    assert counts == {
+        "seen": 6,
+        "new": 0,
+        "updated": 0,
+        "duplicates": 5,
+        "skipped": 1,
+        "errors": 0,
+        "alerts": 0,
+    }
     after = articles(tmp_path)
     assert {u: r["text"] for u, r in before.items()} == {u: r["text"] for u, r in after.items()}
 

@@ -28,7 +28,15 @@ def test_wal_mode_and_busy_timeout(fresh_db):
 def test_schema_is_migrated_once(db_path):
     open_db(db_path).close()
     db = open_db(db_path)
-    tables = {"articles", "article_urls", "crawl_runs", "articles_fts", "watches", "alerts", "emails"}
+    tables = {
+        "articles",
+        "article_urls",
+        "crawl_runs",
+        "articles_fts",
+        "watches",
+        "alerts",
+        "emails",
+    }
     assert tables <= set(db.table_names())
     names = [r[0] for r in db.execute("select name from _sqlite_migrations")]
     assert names == ["m001_articles", "m002_crawl_runs", "m003_alerts"]
