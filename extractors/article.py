@@ -146,6 +146,7 @@ def extract_article(
     body_text = clean_text(body_text)
 
     title = _first(getattr(document, "title", None), meta.title, meta.html_title)
+    body_text = _without_title(body_text, title)
     if _looks_like_error(title, meta, body_text, min_text):
         return Extraction(reason=ERROR_PAGE, detail=f"title {title!r}", meta=meta)
     if not meta.is_article_typed and (
@@ -190,6 +191,15 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [line.strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _without_title(text: str, title: str | None) -> str:
+    """``text`` without a first line that repeats the title (layouts that put the headline
+    inside the article element), so that the same article in two layouts has one text."""
+    first, _, rest = text.partition("\n")
+    if title and rest and " ".join(first.split()).casefold() == " ".join(title.split()).casefold():
+        return rest.lstrip("\n")
+    return text
 
 
 def link_density(tree: HtmlElement) -> float:

@@ -7,7 +7,8 @@ reached from a feed, a sitemap or a shared link is one URL.
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from courlan.clean import normalize_url, scrub_url
 
@@ -23,6 +24,48 @@ def normalise_url(url: str) -> str:
         raise ValueError(f"not an absolute http(s) URL: {url!r}")
     normal = urlsplit(normalize_url(scrub_url(url)))
     return urlunsplit(normal._replace(fragment=""))
+
+
+#: Host labels that name another rendering of the same site: mobile, AMP.
+_VIEW_HOSTS = ("www.", "m.", "mobile.", "amp.")
+#: Query parameters that ask for another rendering of the same page.
+_VIEW_PARAMS = {
+    "amp": {"", "1", "true", "yes"},
+    "print": {"", "1", "true", "yes"},
+    "output": {"amp", "print"},
+    "outputtype": {"amp", "print"},
+    "format": {"amp", "print"},
+    "view": {"amp", "print"},
+    "mobile": {"1", "true", "yes"},
+}
+#: Path segments of AMP and print views: /amp/..., .../amp, .../print, article.amp.html.
+_VIEW_SEGMENT = re.compile(r"/(?:amp|print)(?=/|$)", re.IGNORECASE)
+_AMP_SUFFIX = re.compile(r"\.amp(?=\.html?$|$)", re.IGNORECASE)
+
+
+def url_key(url: str) -> str:
+    """The identity of the page at ``url`` across its renderings.
+
+    Beyond ``normalise_url``: the scheme is dropped (http and https are one page), and so are a
+    leading ``www.``, ``m.``, ``mobile.`` or ``amp.`` host label, AMP and print path segments
+    (``/amp/``, ``/amp``, ``/print``, ``.amp.html``), the query parameters that select those views
+    (``amp=1``, ``output=amp``, ``print=1``...) and a trailing slash. The key is for lookups
+    only; the URL that is stored and shown stays the canonical one.
+
+    Raises:
+        ValueError: ``url`` is not an absolute http(s) URL.
+    """
+    parts = urlsplit(normalise_url(url))
+    host = parts.netloc
+    while host.startswith(_VIEW_HOSTS) and host.count(".") > 1:
+        host = host.split(".", 1)[1]
+    path = _AMP_SUFFIX.sub("", _VIEW_SEGMENT.sub("", parts.path)).rstrip("/")
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if value.lower() not in _VIEW_PARAMS.get(name.lower(), ())
+    ]
+    return host + (path or "/") + ("?" + urlencode(query) if query else "")
 
 
 def resolve_url(candidate: str | None, base: str) -> str | None:
