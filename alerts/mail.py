@@ -59,6 +59,8 @@ class Item:
     outlet: str
     date: str
     snippets: list[Snippet]
+    #: Other outlets that published the same story.
+    also: tuple[str, ...] = ()
 
     @property
     def link(self) -> str | None:
@@ -87,7 +89,14 @@ def build_message(
         "watch": one_line(watch, 200),
         "query": one_line(query, 500),
         "items": [
-            Item(one_line(i.title, 500), i.url, one_line(i.outlet, 80), i.date, i.snippets)
+            Item(
+                one_line(i.title, 500),
+                i.url,
+                one_line(i.outlet, 80),
+                i.date,
+                i.snippets,
+                tuple(one_line(o, 80) for o in i.also),
+            )
             for i in items
         ],
         "more": more,

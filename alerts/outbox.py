@@ -254,8 +254,9 @@ def _send_due(
 
 def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
     rows = db.execute(
-        "select a.title, a.url, a.outlet, coalesce(a.published, a.first_seen), l.snippets "
-        "from alerts l join articles a on a.id = l.article_id where l.email_id = ? "
+        "select a.title, a.url, a.outlet, coalesce(a.published, a.first_seen), l.snippets, "
+        "s.outlets from alerts l join articles a on a.id = l.article_id "
+        "left join stories s on s.id = a.story_id where l.email_id = ? "
         "order by coalesce(a.published, a.first_seen) desc, l.id",
         [email_id],
     ).fetchall()
@@ -266,8 +267,9 @@ def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
             outlet=outlet,
             date=(date or "")[:16].replace("T", " "),
             snippets=[[(text, bool(mark)) for text, mark in s] for s in json.loads(snippets)],
+            also=tuple(o for o in json.loads(outlets or "[]") if o != outlet),
         )
-        for title, url, outlet, date, snippets in rows[:limit]
+        for title, url, outlet, date, snippets, outlets in rows[:limit]
     ]
     return items, max(0, len(rows) - limit)
 
@@ -319,7 +321,8 @@ def list_alerts(
         params.append(status)
     sql = (
         "select l.id, l.created, l.watch, l.status, l.attempts, l.sent_at, l.last_error, "
-        "e.next_attempt, a.id as article_id, a.outlet, a.title, a.url, a.published, l.snippets "
+        "e.next_attempt, a.id as article_id, a.story_id, a.outlet, a.title, a.url, a.published, "
+        "l.snippets "
         "from alerts l join articles a on a.id = l.article_id "
         "left join emails e on e.id = l.email_id "
         + ("where " + " and ".join(where) if where else "")

@@ -1,7 +1,9 @@
 """Turn a stored article's watch matches into ``alerts`` rows, in the storing transaction.
 
-An alert is created for a watch and an article at most once (a unique index), only when the
-article is new or its text changed, and only when the article is recent enough for the watch
+An alert is created for a watch and a story at most once (a unique index): a copy of an alerted
+story on another site, or an update of its article, does not alert again (the story records
+who else reported it). Alerts come only when the article is new or its text changed, and only
+when the article is recent enough for the watch
 (``max_age``, on its published date, else when it was first seen) and was first seen after the
 watch was created: adding a watch does not raise alerts on what the archive already holds
 (``wirewatch backfill`` lists that instead).
@@ -18,7 +20,7 @@ from sqlite_utils import Database
 from alerts.watches import Match, WatchSet
 from extractors.article import Article
 from extractors.dates import isoformat
-from storage.articles import Stored, store_article
+from storage.articles import Change, Stored, store_article
 from storage.db import write_transaction
 from wirewatch.config import Config, WatchConfig
 
@@ -57,8 +59,8 @@ class Ingest:
         if not matches:
             return store_article(self.db, article, outlet, now)
 
-        def on_change(db: Database, article_id: int, first_seen: str) -> int:
-            return self._record(db, matches, article, article_id, first_seen, now)
+        def on_change(db: Database, change: Change) -> int:
+            return self._record(db, matches, change, now)
 
         return store_article(self.db, article, outlet, now, on_change=on_change)
 
@@ -66,24 +68,32 @@ class Ingest:
         self,
         db: Database,
         matches: list[Match],
-        article: Article,
-        article_id: int,
-        first_seen: str,
+        change: Change,
         now: datetime,
     ) -> int:
         stamp = isoformat(now)
-        reference = article.published or first_seen
+        (published,) = db.execute(
+            "select published from articles where id = ?", [change.article_id]
+        ).fetchone()
+        reference = published or change.first_seen
         created = 0
         for match in matches:
             watch = self.watches[match.watch]
-            if first_seen < self.created.get(watch.name, stamp):
+            if change.first_seen < self.created.get(watch.name, stamp):
                 continue
             if reference < isoformat(now - timedelta(seconds=watch.max_age)):
                 continue
             cursor = db.execute(
-                "insert or ignore into alerts (watch, article_id, created, status, snippets) "
-                "values (?, ?, ?, 'pending', ?)",
-                [match.watch, article_id, stamp, json.dumps(match.snippets, ensure_ascii=False)],
+                "insert or ignore into alerts "
+                "(watch, article_id, story_id, created, status, snippets) "
+                "values (?, ?, ?, ?, 'pending', ?)",
+                [
+                    match.watch,
+                    change.article_id,
+                    change.story_id,
+                    stamp,
+                    json.dumps(match.snippets, ensure_ascii=False),
+                ],
             )
             created += cursor.rowcount
         return created

@@ -1,6 +1,7 @@
 """Store each extracted article in SQLite (``storage.store_article``) and count the outcome.
 
-Stats: ``wirewatch/store/new``, ``.../updated``, ``.../duplicate``, ``.../failed``, and
+Stats: ``wirewatch/store/new`` (a new story), ``.../near_duplicate`` (a new article of a known
+story), ``.../updated``, ``.../duplicate``, ``.../failed``, and
 ``wirewatch/alerts/new``. A failed write drops the item with an error log; its URL is not
 recorded, so the next run fetches it again. Alerts are written in the article's transaction.
 """

@@ -44,7 +44,8 @@ class CrawlRunRecorder:
             self.run_id,
             FINISHED if reason == "finished" else FAILED,
             pages_fetched=int(stats.get("downloader/response_count", 0)),
-            articles_new=int(stats.get("wirewatch/store/new", 0)),
+            articles_new=int(stats.get("wirewatch/store/new", 0))
+            + int(stats.get("wirewatch/store/near_duplicate", 0)),
             articles_updated=int(stats.get("wirewatch/store/updated", 0)),
             errors=error_count(stats),
             reason=reason,

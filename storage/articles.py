@@ -1,16 +1,22 @@
-"""Store articles once: by URL identity, with every URL that led to them remembered.
+"""Store articles once, and group the copies of one report into a story.
 
-An article is identified by its canonical URL (see ``extractors.urls``); the fetched URLs that
-led to it are kept in ``article_urls`` so that the crawler need not download them again.
-Storing an article that is already there with the same text only moves ``last_seen``.
+* An article is identified by its URL key (``extractors.urls.url_key``: the canonical URL with
+  http/https, AMP, mobile and print variants folded), over every URL that led to it, which
+  ``article_urls`` remembers so that the crawler need not download them again.
+* Storing a known article with the same text only moves ``last_seen``; so does a text that is
+  one of its earlier versions (a stale cache or an old copy replayed). A changed text becomes
+  the article's text and the one it replaces is kept in ``article_versions``.
+* A new article joins the story of an earlier one with the same normalised text or a similar
+  enough one (``storage.stories``), else starts a story of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,12 +24,14 @@ from sqlite_utils import Database
 
 from extractors.article import Article
 from extractors.dates import isoformat
-from extractors.urls import normalise_url
+from extractors.urls import normalise_url, url_key
+from storage import stories
 from storage.db import write_transaction
 
-NEW = "new"
-UPDATED = "updated"
-DUPLICATE = "duplicate"
+NEW = "new"  # a new article, and a new story
+NEAR_DUPLICATE = "near_duplicate"  # a new article of a known story (exact or near copy)
+UPDATED = "updated"  # a known article whose text changed
+DUPLICATE = "duplicate"  # a known article, text unchanged
 
 _SPACE = re.compile(r"\s+")
 
@@ -33,8 +41,19 @@ class Stored:
     """What storing one article did."""
 
     article_id: int
-    outcome: str  # new, updated or duplicate
+    outcome: str  # NEW, NEAR_DUPLICATE, UPDATED or DUPLICATE
+    story_id: int
     alerts: int = 0  # alerts created by the on_change hook
+
+
+@dataclass(frozen=True)
+class Change:
+    """A new or changed article, as the storing transaction's ``on_change`` hook sees it."""
+
+    article_id: int
+    story_id: int
+    first_seen: str
+    outcome: str
 
 
 def text_hash(text: str) -> str:
@@ -46,9 +65,9 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
-#: Called inside the storing transaction for a new or changed article, with the database, the
-#: article's id and its first_seen; returns the number of alerts it created.
-OnChange = Callable[[Database, int, str], int]
+#: Called inside the storing transaction for a new or changed article; returns the number of
+#: alerts it created.
+OnChange = Callable[[Database, Change], int]
 
 
 def store_article(
@@ -63,81 +82,187 @@ def store_article(
     Args:
         on_change: Runs in the same transaction when the article is new or its text changed,
             so what it writes (alerts) is committed with the article or not at all.
-
-    Returns:
-        ``new`` for an unknown URL, ``updated`` when the text changed, ``duplicate`` when the
-        same text was stored before (only ``last_seen`` moves).
     """
     seen = isoformat(now or datetime.now(UTC))
     digest = text_hash(article.text)
     urls = {article.url, normalise_url(article.fetched_url)}
+    keys = {url: url_key(url) for url in urls}
+    mine = stories.shingles(article.text)
+    bands = stories.band_keys(mine)
     with write_transaction(db):
-        row = _find(db, urls)
+        row = _find(db, set(keys.values()))
         if row is None:
-            article_id = (
-                db.table("articles")
-                .insert(
-                    {
-                        "url": article.url,
-                        "outlet": outlet,
-                        "title": article.title,
-                        "author": article.author,
-                        "published": article.published,
-                        "first_seen": seen,
-                        "last_seen": seen,
-                        "language": article.language,
-                        "sitename": article.sitename,
-                        "text": article.text,
-                        "content_hash": digest,
-                    }
-                )
-                .last_pk
-            )
-            outcome = NEW
+            story_id, outcome = _story_for(db, digest, mine, bands, article, outlet, seen)
+            article_id = _insert(db, article, outlet, seen, digest, story_id)
+            _set_bands(db, article_id, bands)
             first_seen = seen
-        elif row["content_hash"] == digest:
-            article_id = row["id"]
-            db.table("articles").update(article_id, {"last_seen": seen})
-            outcome = DUPLICATE
         else:
-            article_id = row["id"]
-            db.table("articles").update(
-                article_id,
-                {
-                    "title": article.title or row["title"],
-                    "author": article.author or row["author"],
-                    "published": row["published"] or article.published,
-                    "last_seen": seen,
-                    "language": article.language,
-                    "sitename": article.sitename or row["sitename"],
-                    "text": article.text,
-                    "content_hash": digest,
-                },
-            )
-            outcome = UPDATED
-            first_seen = row["first_seen"]
+            article_id, story_id, first_seen = row["id"], row["story_id"], row["first_seen"]
+            if row["content_hash"] == digest or _is_old_version(db, article_id, digest):
+                db.table("articles").update(article_id, {"last_seen": seen})
+                outcome = DUPLICATE
+            else:
+                _update(db, row, article, seen, digest)
+                _set_bands(db, article_id, bands, stories.band_keys(stories.shingles(row["text"])))
+                outcome = UPDATED
+            db.execute("update stories set last_seen = ? where id = ?", [seen, story_id])
         db.table("article_urls").insert_all(
-            ({"url": url, "article_id": article_id} for url in urls), ignore=True
+            ({"url": url, "article_id": article_id, "key": key} for url, key in keys.items()),
+            ignore=True,
         )
-        assert article_id is not None
         alerts = 0
         if on_change is not None and outcome != DUPLICATE:
-            alerts = on_change(db, int(article_id), first_seen)
-    return Stored(int(article_id), outcome, alerts)
+            alerts = on_change(db, Change(article_id, story_id, first_seen, outcome))
+    return Stored(article_id, outcome, story_id, alerts)
 
 
-def _find(db: Database, urls: set[str]) -> dict | None:
-    marks = ",".join("?" * len(urls))
-    rows = db.execute(
-        "select a.id, a.title, a.author, a.published, a.sitename, a.content_hash, a.first_seen "
+def _find(db: Database, keys: set[str]) -> dict | None:
+    marks = ",".join("?" * len(keys))
+    cursor = db.execute(
+        "select a.id, a.story_id, a.title, a.author, a.published, a.sitename, a.content_hash, "
+        "a.first_seen, a.updated, a.text "
         "from article_urls u join articles a on a.id = u.article_id "
-        f"where u.url in ({marks}) limit 1",
-        list(urls),
-    ).fetchall()
-    if not rows:
+        f"where u.key in ({marks}) order by a.id limit 1",
+        list(keys),
+    )
+    row = cursor.fetchone()
+    if row is None:
         return None
-    keys = ("id", "title", "author", "published", "sitename", "content_hash", "first_seen")
-    return dict(zip(keys, rows[0], strict=True))
+    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+
+def _is_old_version(db: Database, article_id: int, digest: str) -> bool:
+    return (
+        db.execute(
+            "select 1 from article_versions where article_id = ? and content_hash = ?",
+            [article_id, digest],
+        ).fetchone()
+        is not None
+    )
+
+
+def _story_for(
+    db: Database,
+    digest: str,
+    mine: set[str],
+    bands: list[int],
+    article: Article,
+    outlet: str,
+    seen: str,
+) -> tuple[int, str]:
+    """The story a new article joins (creating one if none fits), and the outcome."""
+    exact = db.execute(
+        "select story_id from articles where content_hash = ? order by id limit 1", [digest]
+    ).fetchone()
+    story_id = exact[0] if exact else _near_story(db, mine, bands)
+    if story_id is None:
+        story_id = (
+            db.table("stories")
+            .insert(
+                {
+                    "title": article.title,
+                    "first_seen": seen,
+                    "last_seen": seen,
+                    "articles": 1,
+                    "outlets": json.dumps([outlet], ensure_ascii=False),
+                }
+            )
+            .last_pk
+        )
+        assert story_id is not None
+        return int(story_id), NEW
+    (known,) = db.execute("select outlets from stories where id = ?", [story_id]).fetchone()
+    outlets = json.loads(known)
+    if outlet not in outlets:
+        outlets.append(outlet)
+    db.execute(
+        "update stories set articles = articles + 1, last_seen = ?, outlets = ? where id = ?",
+        [seen, json.dumps(outlets, ensure_ascii=False), story_id],
+    )
+    return int(story_id), NEAR_DUPLICATE
+
+
+def _near_story(db: Database, mine: set[str], bands: list[int]) -> int | None:
+    """The story of the most similar stored article among those sharing a band key."""
+    marks = ",".join("?" * len(bands))
+    candidates = db.execute(
+        "select a.id, a.text from articles a join ("
+        f"  select article_id, count(*) as shared from story_bands where key in ({marks})"
+        "   group by article_id order by shared desc, article_id limit ?"
+        ") c on c.article_id = a.id",
+        [*bands, stories.MAX_CANDIDATES],
+    ).fetchall()
+    best = stories.best_match(mine, candidates)
+    if best is None:
+        return None
+    (story_id,) = db.execute("select story_id from articles where id = ?", [best[0]]).fetchone()
+    return int(story_id)
+
+
+def _insert(
+    db: Database, article: Article, outlet: str, seen: str, digest: str, story_id: int
+) -> int:
+    article_id = (
+        db.table("articles")
+        .insert(
+            {
+                "url": article.url,
+                "outlet": outlet,
+                "title": article.title,
+                "author": article.author,
+                "published": article.published,
+                "first_seen": seen,
+                "last_seen": seen,
+                "language": article.language,
+                "sitename": article.sitename,
+                "text": article.text,
+                "content_hash": digest,
+                "story_id": story_id,
+            }
+        )
+        .last_pk
+    )
+    assert article_id is not None
+    return int(article_id)
+
+
+def _update(db: Database, row: dict, article: Article, seen: str, digest: str) -> None:
+    """Keep the current text as a version, then make ``article``'s text the current one."""
+    db.table("article_versions").insert(
+        {
+            "article_id": row["id"],
+            "fetched": row["updated"] or row["first_seen"],
+            "content_hash": row["content_hash"],
+            "title": row["title"],
+            "text": row["text"],
+        }
+    )
+    db.table("articles").update(
+        row["id"],
+        {
+            "title": article.title or row["title"],
+            "author": article.author or row["author"],
+            "published": row["published"] or article.published,
+            "last_seen": seen,
+            "updated": seen,
+            "language": article.language,
+            "sitename": article.sitename or row["sitename"],
+            "text": article.text,
+            "content_hash": digest,
+        },
+    )
+
+
+def _set_bands(db: Database, article_id: int, bands: list[int], old: Sequence[int] = ()) -> None:
+    if old:
+        db.conn.executemany(
+            "delete from story_bands where key = ? and article_id = ?",
+            [(key, article_id) for key in old],
+        )
+    db.conn.executemany(
+        "insert or ignore into story_bands (key, article_id) values (?, ?)",
+        [(key, article_id) for key in bands],
+    )
 
 
 def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = None) -> bool:
@@ -146,12 +271,12 @@ def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = 
     An article younger than the re-check window is fetched again, so corrections are caught.
     """
     try:
-        key = normalise_url(url)
+        key = url_key(url)
     except ValueError:
         return False
     row = db.execute(
         "select a.first_seen from article_urls u join articles a on a.id = u.article_id "
-        "where u.url = ?",
+        "where u.key = ? order by a.id limit 1",
         [key],
     ).fetchone()
     if row is None:
@@ -167,7 +292,7 @@ def search_articles(db: Database, query: str, limit: int = 20) -> list[dict]:
         return []
     match = " ".join('"{}"'.format(w.replace('"', "")) for w in words)
     sql = (
-        "select a.id, a.url, a.outlet, a.title, a.published, a.first_seen, "
+        "select a.id, a.story_id, a.url, a.outlet, a.title, a.published, a.first_seen, "
         "snippet(articles_fts, 1, '[', ']', '…', 12) as snippet "
         "from articles_fts join articles a on a.id = articles_fts.rowid "
         "where articles_fts match ? order by rank limit ?"

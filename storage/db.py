@@ -124,6 +124,71 @@ def m003_alerts(db: Database) -> None:
     db.table("alerts").create_index(["created"])
 
 
+@migrations()
+def m004_stories(db: Database) -> None:
+    # Imported here: storage.stories needs datasketch, which only this step of opening needs.
+    from extractors.urls import url_key
+    from storage.stories import band_keys, shingles
+
+    db.table("stories").create(
+        {
+            "id": int,
+            "title": str,
+            "first_seen": str,
+            "last_seen": str,
+            "articles": int,
+            "outlets": str,
+        },
+        pk="id",
+        not_null={"first_seen", "last_seen", "articles", "outlets"},
+        defaults={"articles": 0, "outlets": "[]"},
+    )
+    db.table("stories").create_index(["last_seen"])
+    # Plain ALTER TABLE: sqlite-utils would rebuild the table (and its FTS triggers) for a key.
+    db.execute("alter table articles add column story_id integer references stories(id)")
+    db.table("articles").add_column("updated", str)
+    db.table("articles").create_index(["story_id"])
+    db.table("article_versions").create(
+        {
+            "id": int,
+            "article_id": int,
+            "fetched": str,
+            "content_hash": str,
+            "title": str,
+            "text": str,
+        },
+        pk="id",
+        not_null={"article_id", "fetched", "content_hash", "text"},
+        foreign_keys=[("article_id", "articles", "id")],
+    )
+    db.table("article_versions").create_index(["article_id", "content_hash"])
+    # Band keys: no rowid, the primary key is the lookup index.
+    db.execute(
+        "create table story_bands (key integer not null, article_id integer not null "
+        "references articles(id), primary key (key, article_id)) without rowid"
+    )
+    db.table("article_urls").add_column("key", str)
+    db.table("article_urls").create_index(["key"])
+    db.execute("alter table alerts add column story_id integer references stories(id)")
+    db.table("alerts").create_index(["watch", "story_id"], unique=True)
+    # What earlier versions stored: every article its own story.
+    db.execute(
+        "insert into stories (id, title, first_seen, last_seen, articles, outlets) "
+        "select id, title, first_seen, last_seen, 1, json_array(outlet) from articles"
+    )
+    db.execute("update articles set story_id = id")
+    db.execute(
+        "update alerts set story_id = (select story_id from articles a where a.id = article_id)"
+    )
+    for (url,) in db.execute("select url from article_urls").fetchall():
+        db.execute("update article_urls set key = ? where url = ?", [url_key(url), url])
+    for article_id, text in db.execute("select id, text from articles").fetchall():
+        db.conn.executemany(
+            "insert or ignore into story_bands (key, article_id) values (?, ?)",
+            [(key, article_id) for key in band_keys(shingles(text))],
+        )
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -42,6 +42,7 @@ def test_replay_the_seed_pages(tmp_path):
     assert counts == {
         "seen": 6,
         "new": 5,
+        "near_duplicates": 0,
         "updated": 0,
         "duplicates": 0,
         "skipped": 1,
@@ -68,6 +69,7 @@ def test_replaying_again_changes_nothing(tmp_path):
     assert counts == {
         "seen": 6,
         "new": 0,
+        "near_duplicates": 0,
         "updated": 0,
         "duplicates": 5,
         "skipped": 1,

@@ -39,7 +39,7 @@ def test_schema_is_migrated_once(db_path):
     }
     assert tables <= set(db.table_names())
     names = [r[0] for r in db.execute("select name from _sqlite_migrations")]
-    assert names == ["m001_articles", "m002_crawl_runs", "m003_alerts"]
+    assert names == ["m001_articles", "m002_crawl_runs", "m003_alerts", "m004_stories"]
 
 
 def test_same_article_is_stored_once(fresh_db, article):

@@ -106,6 +106,7 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
             "finish_reason": s.reason,
             "fetched": s.count("fetched"),
             "new": s.count("new"),
+            "near_duplicates": s.count("near_duplicates"),
             "updated": s.count("updated"),
             "duplicates": s.count("duplicates"),
             "skipped": s.skipped,
@@ -117,12 +118,13 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        header = ("outlet", "fetched", "new", "updated", "dups", "errors", "alerts")
-        click.echo("{:<20} {:>7} {:>5} {:>7} {:>5} {:>6} {:>6}  skipped".format(*header))
+        header = ("outlet", "fetched", "new", "copies", "updated", "dups", "errors", "alerts")
+        click.echo("{:<20} {:>7} {:>5} {:>6} {:>7} {:>5} {:>6} {:>6}  skipped".format(*header))
         for row in rows:
             skipped = ", ".join(f"{k} {v}" for k, v in sorted(row["skipped"].items())) or "-"
             click.echo(
-                f"{row['outlet']:<20} {row['fetched']:>7} {row['new']:>5} {row['updated']:>7} "
+                f"{row['outlet']:<20} {row['fetched']:>7} {row['new']:>5} "
+                f"{row['near_duplicates']:>6} {row['updated']:>7} "
                 f"{row['duplicates']:>5} {row['errors']:>6} {row['alerts']:>6}  {skipped}"
             )
     if any(s.reason != "finished" for s in summaries):
@@ -207,9 +209,51 @@ def search(ctx: _Context, query: str, limit: int, as_json: bool) -> None:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
             click.echo(f"{row['published'] or row['first_seen']}  {row['outlet']}  {row['title']}")
-            click.echo(f"    {row['url']}\n    {row['snippet']}")
+            click.echo(f"    {row['url']}  (story {row['story_id']})\n    {row['snippet']}")
     if not rows and not as_json:
         click.echo("no match", err=True)
+
+
+@cli.command()
+@click.argument("ident", metavar="ID", type=int)
+@click.option("--article", is_flag=True, help="ID is an article's id: show its story.")
+@click.option("--json", "as_json", is_flag=True, help="Print the story as JSON.")
+@pass_context
+def story(ctx: _Context, ident: int, article: bool, as_json: bool) -> None:
+    """Show story ID: every outlet's article of it, and each article's earlier versions."""
+    from storage.stories import read_story
+
+    db = ctx.open_db()
+    story_id = ident
+    if article:
+        row = db.execute("select story_id from articles where id = ?", [ident]).fetchone()
+        if row is None:
+            raise WirewatchError(f"no article {ident} in {ctx.db_path}")
+        story_id = row[0]
+    found = read_story(db, story_id)
+    if found is None:
+        raise WirewatchError(f"no story {story_id} in {ctx.db_path}")
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    outlets = found["outlets"]
+    click.echo(f"story {found['id']}: {found['title']}")
+    click.echo(f"first seen {found['first_seen']}, last seen {found['last_seen']}")
+    click.echo(f"reported by {outlets[0]}" if outlets else "reported by nobody stored")
+    if len(outlets) > 1:
+        click.echo(f"also reported by {', '.join(outlets[1:])}")
+    for item in found["articles"]:
+        click.echo(f"\n#{item['id']} {item['outlet']}: {item['title']}")
+        click.echo(f"    {item['url']}")
+        click.echo(
+            f"    published {item['published'] or '?'}, first seen {item['first_seen']}, "
+            f"{len(item['text'])} characters"
+        )
+        for version in item["versions"]:
+            click.echo(
+                f"    earlier version fetched {version['fetched']}: "
+                f"{len(version['text'])} characters, replaced {version['replaced']}"
+            )
 
 
 @cli.command()
@@ -269,7 +313,8 @@ def alerts(
         elif row["status"] == "sent":
             state += f" {row['sent_at']}"
         click.echo(f"#{row['id']} {row['created']}  [{row['watch']}]  {state}")
-        click.echo(f"    {row['outlet']}: {row['title']}\n    {row['url']}")
+        click.echo(f"    {row['outlet']}: {row['title']}  (story {row['story_id']})")
+        click.echo(f"    {row['url']}")
         for snippet in row["snippets"]:
             click.echo(f"    {snippet_text([tuple(piece) for piece in snippet])}")
         if row["last_error"]:

@@ -19,6 +19,7 @@ from crawler.spiders.outlet import OutletSpider
 SUMMARY_KEYS = {
     "fetched": "downloader/response_count",
     "new": "wirewatch/store/new",
+    "near_duplicates": "wirewatch/store/near_duplicate",
     "updated": "wirewatch/store/updated",
     "duplicates": "wirewatch/store/duplicate",
     "alerts": "wirewatch/alerts/new",

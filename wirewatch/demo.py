@@ -106,9 +106,7 @@ def run_demo(folder: Path | None = None) -> None:
         work.mkdir(parents=True, exist_ok=True)
         with serve_folder(FIXTURES) as base:
             config = work / "wirewatch.toml"
-            config.write_text(
-                fixture_config(base, work / "demo.db") + WATCHES, encoding="utf-8"
-            )
+            config.write_text(fixture_config(base, work / "demo.db") + WATCHES, encoding="utf-8")
             click.secho(f"Serving the fixture outlets at {base}; config in {config}\n", bold=True)
             command = [sys.executable, "-m", "wirewatch", "--config", str(config), "crawl"]
             click.secho("$ wirewatch crawl", bold=True)

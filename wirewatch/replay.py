@@ -21,6 +21,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from alerts.record import Ingest
 from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, extract_article
 from extractors.urls import host_of, in_domains
+from storage.articles import DUPLICATE, NEAR_DUPLICATE, NEW, UPDATED
 from wirewatch.config import Config
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,23 @@ logger = logging.getLogger(__name__)
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
 BAD_INPUT = {EMPTY, NOT_HTML, UNPARSABLE, "truncated", "unreadable"}
-COUNT_KEYS = ("seen", "new", "updated", "duplicates", "skipped", "errors", "alerts")
+COUNT_KEYS = (
+    "seen",
+    "new",
+    "near_duplicates",
+    "updated",
+    "duplicates",
+    "skipped",
+    "errors",
+    "alerts",
+)
+#: Report keys of the storing outcomes.
+OUTCOME_KEYS = {
+    NEW: "new",
+    NEAR_DUPLICATE: "near_duplicates",
+    UPDATED: "updated",
+    DUPLICATE: "duplicates",
+}
 
 
 @dataclass(frozen=True)
@@ -110,8 +127,7 @@ def replay(
             continue
         outlet = outlet_for(config, result.article.url)
         stored = ingest.store(result.article, outlet)
-        key = "duplicates" if stored.outcome == "duplicate" else stored.outcome
-        report.counts[key] += 1
+        report.counts[OUTCOME_KEYS[stored.outcome]] += 1
         report.counts["alerts"] += stored.alerts
     return report
 
