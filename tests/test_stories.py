@@ -2,6 +2,7 @@
 
 import json
 import mailbox
+import shutil
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from extractors.urls import url_key
 from storage import stories
 from storage.articles import store_article
 from storage.db import migrations, open_db
+from wirewatch.localsite import serve_folder
 
 VARIANTS = ROOT / "tests" / "fixtures" / "variants"
 
@@ -281,3 +283,49 @@ def test_a_v3_database_is_migrated_to_stories(tmp_path, article):
         article, url="https://syndication.example/a", fetched_url="https://syndication.example/a"
     )
     assert store_article(db, copy, "syndication.example").story_id == 1
+
+
+def test_crawling_the_variants_over_http(tmp_path):
+    # The fixture outlets, plus a "wire" outlet whose feed lists the variant pages.
+    root = tmp_path / "www"
+    shutil.copytree(SITE, root)
+    shutil.copytree(VARIANTS, root / "variants")
+    items = "".join(
+        f"<item><title>{page.stem}</title><link>{{{{base}}}}/variants/{page.name}</link></item>"
+        for page in sorted(VARIANTS.glob("*.html"))
+    )
+    (root / "wire.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{items}'
+        "</channel></rss>"
+    )
+    with serve_folder(root) as base:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            outlets_config(base, tmp_path / "crawl.db")
+            + f'\n[[outlets]]\nname = "wire"\nfeeds = ["{base}/wire.xml"]\n'
+            'allow_domains = ["127.0.0.1"]\nmax_age = "4000d"\n'
+        )
+        outlets = ["almayadeen", "tehrantimes", "presstv", "ifpnews"]
+        first = wirewatch("--config", str(config), "crawl", *outlets)
+        assert first.returncode == 0, first.stderr
+        runs = []
+        for _ in range(2):
+            done = wirewatch("--config", str(config), "crawl", "--json", "wire")
+            assert done.returncode == 0, done.stderr
+            runs.append(json.loads(done.stdout)[0])
+    wire = runs[0]
+    # robots.txt, the feed and the six pages.
+    assert (wire["fetched"], wire["new"], wire["near_duplicates"]) == (8, 0, 1)
+    assert (wire["updated"], wire["duplicates"], wire["errors"]) == (1, 4, 0)
+    # The second crawl knows every URL of the feed and downloads none of them.
+    again = runs[1]
+    assert (again["new"], again["near_duplicates"], again["updated"]) == (0, 0, 0)
+    assert again["skipped"] == {"known": 6}
+    db = open_db(tmp_path / "crawl.db")
+    assert db.execute("select count(*) from articles").fetchone()[0] == 6
+    assert db.execute("select count(*) from stories").fetchone()[0] == 5
+    (outlets_of_ifp,) = db.execute(
+        "select s.outlets from stories s join articles a on a.story_id = s.id "
+        "where a.url like 'https://ifpnews.com/%'"
+    ).fetchone()
+    assert json.loads(outlets_of_ifp) == ["ifpnews", "wire"]
