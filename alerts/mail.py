@@ -102,6 +102,28 @@ def build_message(
         "more": more,
         "subject": one_line(subject),
     }
+    message = _message(subject, sender, recipient, message_id, date)
+    message["X-Wirewatch-Watch"] = one_line(watch, 200)
+    message.set_content(_templates.get_template("alert.txt").render(context))
+    message.add_alternative(_templates.get_template("alert.html").render(context), subtype="html")
+    return message
+
+
+def build_notice(
+    *, subject: str, body: str, sender: str, recipient: str, message_id: str, date: datetime
+) -> EmailMessage:
+    """A plain-text operator email (outlet health)."""
+    message = _message(subject, sender, recipient, message_id, date)
+    message.set_content(
+        body + "\n-- \nSent by wirewatch. This message was generated automatically.\n"
+    )
+    return message
+
+
+def _message(
+    subject: str, sender: str, recipient: str, message_id: str, date: datetime
+) -> EmailMessage:
+    """An empty message with the headers every wirewatch email carries."""
     message = EmailMessage()
     message["Subject"] = one_line(subject)
     message["From"] = sender
@@ -110,9 +132,6 @@ def build_message(
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message["X-Wirewatch-Watch"] = one_line(watch, 200)
-    message.set_content(_templates.get_template("alert.txt").render(context))
-    message.add_alternative(_templates.get_template("alert.html").render(context), subtype="html")
     return message
 
 

@@ -20,17 +20,18 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
+from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alerts.mail import DeliveryError, Item, Transport, build_message
+from alerts.mail import DeliveryError, Item, Transport, build_message, build_notice
 from extractors.dates import isoformat
 from storage.db import write_transaction
 from wirewatch.config import Config, WatchConfig
@@ -189,59 +190,22 @@ def _send_due(
     ).fetchall()
     watches = {watch.name: watch for watch in config.watches}
     for email_id, name, kind, message_id, attempts, delivered_json in due:
-        watch = watches.get(name)
-        if watch is None:
-            _finish(db, email_id, FAILED, "the watch is no longer in the config", now)
+        if kind == "health":
+            prepared = _notice(db, config, email_id, message_id, now)
+        else:
+            prepared = _alert_email(db, config, watches.get(name), email_id, message_id, now)
+        if isinstance(prepared, str):
+            _finish(db, email_id, FAILED, prepared, now)
             report.failed += 1
             continue
+        recipients, build, alerts = prepared
         delivered = set(json.loads(delivered_json or "[]"))
-        items, more = _items(db, email_id, config.email.digest_limit)
-        if not items:
-            _finish(db, email_id, FAILED, "its articles are no longer in the database", now)
-            report.failed += 1
-            continue
-        stopped = False
-        error: DeliveryError | None = None
-        for recipient in watch.email:
-            if recipient in delivered:
-                continue
-            message = build_message(
-                watch=watch.name,
-                query=watch.query,
-                items=items,
-                more=more,
-                sender=config.email.sender,
-                recipient=recipient,
-                message_id=message_id,
-                date=now,
-            )
-            try:
-                transport.send(message, recipient)
-            except DeliveryError as exc:
-                logger.warning(
-                    "Email %(id)d (%(watch)s) to %(to)s not delivered: %(error)s",
-                    {"id": email_id, "watch": name, "to": recipient, "error": exc},
-                )
-                if error is None or exc.permanent:
-                    error = exc
-                if exc.stop:
-                    stopped = True
-                    break
-                continue
-            delivered.add(recipient)
-            with write_transaction(db):
-                db.execute(
-                    "update emails set delivered = ? where id = ?",
-                    [json.dumps(sorted(delivered)), email_id],
-                )
-            logger.info(
-                "Email %(id)d (%(watch)s, %(kind)s) delivered to %(to)s",
-                {"id": email_id, "watch": name, "kind": kind, "to": recipient},
-            )
-        if all(recipient in delivered for recipient in watch.email):
+        label = f"{email_id} ({name or 'operator'}, {kind})"
+        error, stopped = _deliver(db, transport, email_id, label, recipients, delivered, build)
+        if all(recipient in delivered for recipient in recipients):
             _finish(db, email_id, SENT, None, now)
             report.emails_sent += 1
-            report.alerts_sent += len(items) + more
+            report.alerts_sent += alerts
         elif error is not None and error.permanent and not stopped:
             _finish(db, email_id, FAILED, str(error), now)
             report.failed += 1
@@ -250,6 +214,104 @@ def _send_due(
             report.retrying += 1
         if stopped:
             break
+
+
+#: Who gets an email, how its message is built for one of them, and how many alerts it carries;
+#: or why it cannot be sent.
+Prepared = tuple[list[str], Callable[[str], EmailMessage], int] | str
+
+
+def _alert_email(
+    db: Database,
+    config: Config,
+    watch: WatchConfig | None,
+    email_id: int,
+    message_id: str,
+    now: datetime,
+) -> Prepared:
+    if watch is None:
+        return "the watch is no longer in the config"
+    items, more = _items(db, email_id, config.email.digest_limit)
+    if not items:
+        return "its articles are no longer in the database"
+
+    def build(recipient: str) -> EmailMessage:
+        assert watch is not None
+        return build_message(
+            watch=watch.name,
+            query=watch.query,
+            items=items,
+            more=more,
+            sender=config.email.sender,
+            recipient=recipient,
+            message_id=message_id,
+            date=now,
+        )
+
+    return watch.email, build, len(items) + more
+
+
+def _notice(
+    db: Database, config: Config, email_id: int, message_id: str, now: datetime
+) -> Prepared:
+    """An operator email (outlet health), to every ``[email] operator``."""
+    if not config.email.operator:
+        return "no [email] operator in the config"
+    subject, body = db.execute(
+        "select subject, body from emails where id = ?", [email_id]
+    ).fetchone()
+
+    def build(recipient: str) -> EmailMessage:
+        return build_notice(
+            subject=subject,
+            body=body,
+            sender=config.email.sender,
+            recipient=recipient,
+            message_id=message_id,
+            date=now,
+        )
+
+    return config.email.operator, build, 0
+
+
+def _deliver(
+    db: Database,
+    transport: Transport,
+    email_id: int,
+    label: str,
+    recipients: list[str],
+    delivered: set[str],
+    build: Callable[[str], EmailMessage],
+) -> tuple[DeliveryError | None, bool]:
+    """Send to each recipient not yet in ``delivered``, committing each acceptance at once.
+
+    Returns the worst error (a permanent one over a temporary one) and whether the connection
+    failed, which stops this notify run.
+    """
+    error: DeliveryError | None = None
+    for recipient in recipients:
+        if recipient in delivered:
+            continue
+        try:
+            transport.send(build(recipient), recipient)
+        except DeliveryError as exc:
+            logger.warning(
+                "Email %(label)s to %(to)s not delivered: %(error)s",
+                {"label": label, "to": recipient, "error": exc},
+            )
+            if error is None or exc.permanent:
+                error = exc
+            if exc.stop:
+                return error, True
+            continue
+        delivered.add(recipient)
+        with write_transaction(db):
+            db.execute(
+                "update emails set delivered = ? where id = ?",
+                [json.dumps(sorted(delivered)), email_id],
+            )
+        logger.info("Email %(label)s delivered to %(to)s", {"label": label, "to": recipient})
+    return error, False
 
 
 def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:

@@ -189,6 +189,18 @@ def m004_stories(db: Database) -> None:
         )
 
 
+@migrations()
+def m005_monitor(db: Database) -> None:
+    db.table("outlet_health").create(
+        {"outlet": str, "state": str, "reason": str, "since": str, "checked": str},
+        pk="outlet",
+        not_null={"state", "since"},
+    )
+    # Operator emails (outlet health) carry their own text; alert emails are built from alerts.
+    db.table("emails").add_column("subject", str)
+    db.table("emails").add_column("body", str)
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -20,6 +20,7 @@ RUNNING = "running"
 FINISHED = "finished"
 FAILED = "failed"
 KILLED = "killed"
+TIMEOUT = "timeout"
 
 
 def start_run(db: Database, outlet: str, now: datetime | None = None) -> int:
@@ -64,6 +65,68 @@ def finish_run(
                 "stats": json.dumps(stats or {}, default=str, sort_keys=True),
             },
         )
+
+
+def settle_run(
+    db: Database,
+    outlet: str,
+    pid: int,
+    since: datetime,
+    *,
+    ended: str | None,
+    exit_code: int | None,
+    error: str = "",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Close the run a crawl process left behind and return it, as the monitor saw it end.
+
+    Args:
+        ended: ``timeout`` if the monitor stopped it over the time limit, ``killed`` if it did
+            so while shutting down, None if the process ended by itself.
+
+    A run the process closed itself is returned as it is. One it left ``running`` is closed as
+    ``timeout``, ``killed`` or ``failed`` (a crash); a process that died before it opened a run
+    (a broken install, a bad database) gets a ``failed`` row, so every crawl the monitor
+    started is in ``crawl_runs``.
+    """
+    stamp = isoformat(now or datetime.now(UTC))
+    if ended == TIMEOUT:
+        status, reason = TIMEOUT, "terminated: over the crawl time limit"
+    elif ended == KILLED:
+        status, reason = KILLED, "terminated: the monitor was stopping"
+    elif exit_code is not None and exit_code < 0:
+        status, reason = FAILED, f"crashed: killed by signal {-exit_code}"
+    else:
+        status, reason = FAILED, f"crashed: exit code {exit_code}"
+    if error:
+        reason += f": {error}"
+    with write_transaction(db):
+        row = db.execute(
+            "select id, status from crawl_runs where outlet = ? and pid = ? and started >= ? "
+            "order by id desc limit 1",
+            [outlet, pid, isoformat(since.replace(microsecond=0))],
+        ).fetchone()
+        if row is None:
+            db.table("crawl_runs").insert(
+                {
+                    "outlet": outlet,
+                    "started": isoformat(since),
+                    "finished": stamp,
+                    "status": status,
+                    "reason": reason,
+                    "pid": pid,
+                }
+            )
+        elif row[1] == RUNNING:
+            db.table("crawl_runs").update(
+                row[0], {"status": status, "finished": stamp, "reason": reason}
+            )
+        cursor = db.execute(
+            "select * from crawl_runs where outlet = ? and pid = ? order by id desc limit 1",
+            [outlet, pid],
+        )
+        columns = [c[0] for c in cursor.description]
+        return dict(zip(columns, cursor.fetchone(), strict=True))
 
 
 def close_abandoned(db: Database, now: datetime | None = None) -> int:

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import email
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from storage.db import open_db
 from wirewatch.demo import fixture_config
@@ -101,3 +107,50 @@ def wirewatch(*args: str, cwd: Path | None = None, timeout: float = 120, **env: 
         cwd=cwd or ROOT,
         env={**os.environ, **env},
     )
+
+
+# -- a real SMTP server on 127.0.0.1 ---------------------------------------------------------
+
+
+@dataclass
+class Handler:
+    """Accepts everything except recipients in ``refuse`` (address -> SMTP reply)."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        # Python folds a subject of 70-78 characters as "Subject:<CRLF> <value>", and its own
+        # parser keeps the folding space; mail clients drop it, so do we.
+        subject = str(message["Subject"]).strip()
+        del message["Subject"]
+        message["Subject"] = subject
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Handler, int]]:
+    handler = Handler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import email
 import json
 import mailbox
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
@@ -27,7 +21,7 @@ from alerts.outbox import last_occurrence, notify, notify_lock
 from alerts.record import Ingest
 from extractors.article import Article
 from storage.db import open_db
-from tests.conftest import ROOT, SITE, outlets_config, wirewatch
+from tests.conftest import ROOT, SITE, Handler, free_port, outlets_config, wirewatch
 from wirewatch.config import parse_config
 
 ANALYST = "analyst@example.org"
@@ -68,50 +62,6 @@ retry = "0s"
 {email_extra}
 {watches}
 """
-
-
-@dataclass
-class Handler:
-    """Accepts everything except recipients in ``refuse`` (address -> SMTP reply)."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    refuse: dict[str, str] = field(default_factory=dict)
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        # Python folds a subject of 70-78 characters as "Subject:<CRLF> <value>", and its own
-        # parser keeps the folding space; mail clients drop it, so do we.
-        subject = str(message["Subject"]).strip()
-        del message["Subject"]
-        message["Subject"] = subject
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Handler, int]]:
-    handler = Handler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

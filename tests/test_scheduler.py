@@ -1,59 +1,399 @@
-"""The monitor as a real process: scheduled crawls happen, and SIGTERM ends it."""
+"""The monitor as a real process, on second-scale schedules, against local HTTP servers."""
 
+from __future__ import annotations
+
+import json
+import mailbox
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 
-from conftest import ROOT, outlets_config
+from conftest import ROOT, SITE, Handler, outlets_config, wirewatch
 
+from extractors.dates import isoformat
 from storage.db import open_db
+from storage.runs import FINISHED, finish_run, start_run
+from wirewatch.localsite import serve_folder
 
 
-def test_run_crawls_on_schedule_and_stops_on_sigterm(tmp_path, site):
+class Daemon:
+    """``python scheduler.py`` as a child process, with its log collected as it comes."""
+
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "scheduler.py", "--config", str(config), *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "WIREWATCH_CONFIG": "", **(env or {})},
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self, timeout: float = 60) -> float:
+        """SIGTERM, wait for the exit; returns how long the exit took."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        assert self.process.stderr is not None
+        self.process.stderr.close()
+        return time.monotonic() - started
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def runs(db_path: Path, outlet: str | None = None) -> list[dict]:
+    if not db_path.exists():
+        return []
+    db = open_db(db_path)
+    try:
+        where, params = ("where outlet = ?", [outlet]) if outlet else ("", [])
+        cursor = db.execute(f"select * from crawl_runs {where} order by id", params)
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        db.close()
+
+
+@contextmanager
+def hanging_server() -> Iterator[str]:
+    """Accepts connections and never answers (a server stuck behind a dead backend)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(50)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+def kill_running(db_path: Path, outlet: str) -> bool:
+    """SIGKILL the outlet's running crawl process, if one is running now."""
+    for run in runs(db_path, outlet):
+        if run["status"] == "running":
+            try:
+                os.kill(run["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                return False
+            return True
+    return False
+
+
+def schedule(every: str = "2s", **extra: str) -> str:
+    lines = [f'every = "{every}"'] + [f"{k} = {v}" for k, v in extra.items()]
+    return "\n[schedule]\n" + "\n".join(lines) + "\n"
+
+
+def only(config_text: str, *outlets: str) -> str:
+    """The fixture config with only the named outlets' blocks."""
+    head, *blocks = config_text.split("[[outlets]]")
+    kept = [b for b in blocks if any(f'name = "{o}"' in b for o in outlets)]
+    return head + "".join("[[outlets]]" + b for b in kept)
+
+
+def test_crawls_run_on_schedule_one_line_each_and_never_overlap(tmp_path, site):
     config = tmp_path / "w.toml"
     config.write_text(
         outlets_config(site, tmp_path / "run.db")
-        + '\n[schedule]\nevery = "2s"\ncrawl_timeout = "60s"\nmax_parallel = 2\n'
+        + schedule("2s", crawl_timeout='"60s"', max_parallel="2")
     )
-    monitor = subprocess.Popen(
-        [sys.executable, "scheduler.py", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "WIREWATCH_CONFIG": ""},
-    )
+    daemon = Daemon(config, "--log-format", "json")
     try:
-        deadline = time.monotonic() + 90
-        runs: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            time.sleep(1)
-            if (tmp_path / "run.db").exists():
-                db = open_db(tmp_path / "run.db")
-                runs = dict(
-                    db.execute(
-                        "select outlet, count(*) from crawl_runs where status = 'finished' group by outlet"
-                    ).fetchall()
+        wait_for(
+            lambda: (
+                len({r["outlet"] for r in runs(tmp_path / "run.db") if r["finished"]}) == 4
+                and min(
+                    sum(r["status"] == FINISHED for r in runs(tmp_path / "run.db", o))
+                    for o in ("almayadeen", "tehrantimes", "presstv", "ifpnews")
                 )
-                db.close()
-                if len(runs) == 4 and min(runs.values()) >= 2:
-                    break
-        assert len(runs) == 4 and min(runs.values()) >= 2, runs
+                >= 2
+            ),
+            120,
+            "two finished runs of every outlet",
+        )
     finally:
-        monitor.send_signal(signal.SIGTERM)
-        _, stderr = monitor.communicate(timeout=60)
-    assert monitor.returncode == 0, stderr
-    assert "Crawled presstv" in stderr
+        took = daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    assert took < 30
+    events = [json.loads(line) for line in daemon.lines if line.startswith("{")]
+    crawls = [e for e in events if e.get("event") == "crawl"]
+    assert {e["outlet"] for e in crawls} == {"almayadeen", "tehrantimes", "presstv", "ifpnews"}
+    first_presstv = next(e for e in crawls if e["outlet"] == "presstv")
+    assert first_presstv["status"] == "finished"
+    assert (first_presstv["new"], first_presstv["errors"]) == (2, 0)
+    assert first_presstv["pages"] >= 4 and first_presstv["duration"] > 0
+    # One line per run: as many crawl lines as finished runs.
+    assert len(crawls) == len([r for r in runs(tmp_path / "run.db") if r["finished"]])
     db = open_db(tmp_path / "run.db")
     assert db.execute("select count(*) from articles").fetchone()[0] == 5
-    # One outlet never runs twice at once: its runs do not overlap.
     for outlet in ("presstv", "ifpnews"):
-        spans = db.execute(
-            "select started, finished from crawl_runs where outlet = ? and finished is not null order by started",
-            [outlet],
-        ).fetchall()
+        spans = [(r["started"], r["finished"]) for r in runs(tmp_path / "run.db", outlet)]
         for (_, end), (start, _) in pairwise(spans):
             assert start >= end
+
+
+def test_a_hanging_outlet_is_timed_out_and_a_crash_recorded_without_delaying_the_others(
+    tmp_path, site
+):
+    with hanging_server() as stuck:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            only(outlets_config(site, tmp_path / "run.db"), "ifpnews", "tehrantimes")
+            + f'\n[[outlets]]\nname = "stuck"\nfeeds = ["{stuck}/feed.xml"]\n'
+            'allow_domains = ["127.0.0.1"]\n'
+            + schedule("2s", crawl_timeout='"8s"', max_parallel="3")
+        )
+        daemon = Daemon(config)
+        try:
+            # Kill one ifpnews crawl mid-run, as the OOM killer or a segfault would.
+            wait_for(lambda: kill_running(tmp_path / "run.db", "ifpnews"), 60, "an ifpnews crawl")
+            wait_for(
+                lambda: any(r["status"] == "timeout" for r in runs(tmp_path / "run.db", "stuck")),
+                60,
+                "the stuck crawl to time out",
+            )
+            stuck_runs = runs(tmp_path / "run.db", "stuck")
+            timed_out = next(r for r in stuck_runs if r["status"] == "timeout")
+            # While the stuck crawl hung, the others went on at their own pace.
+            during = [
+                r
+                for r in runs(tmp_path / "run.db", "tehrantimes")
+                if r["status"] == FINISHED
+                and timed_out["started"] <= r["started"] < timed_out["finished"]
+            ]
+            assert len(during) >= 2, runs(tmp_path / "run.db")
+            wait_for(
+                lambda: (
+                    any(r["status"] == "failed" for r in runs(tmp_path / "run.db", "ifpnews"))
+                    and sum(r["status"] == FINISHED for r in runs(tmp_path / "run.db", "ifpnews"))
+                    >= 1
+                ),
+                60,
+                "ifpnews to record its crash and run again",
+            )
+        finally:
+            took = daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    crashed = next(r for r in runs(tmp_path / "run.db", "ifpnews") if r["status"] == "failed")
+    assert "killed by signal 9" in crashed["reason"]
+    assert "over the crawl time limit" in timed_out["reason"]
+    assert "crawl stuck timeout" in daemon.log
+    assert "crawl ifpnews failed" in daemon.log
+    # The stuck outlet never ran twice at once, though its interval (2s) is shorter than a run.
+    spans = [(r["started"], r["finished"]) for r in runs(tmp_path / "run.db", "stuck")]
+    for (_, end), (start, _) in pairwise(spans):
+        assert start >= end
+    assert took < 8 + 30 + 10
+
+
+def test_sigterm_lets_crawls_finish_within_the_grace_period_and_delivers_due_alerts(tmp_path, site):
+    with hanging_server() as stuck:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            only(outlets_config(site, tmp_path / "run.db"), "tehrantimes")
+            + f'\n[[outlets]]\nname = "stuck"\nfeeds = ["{stuck}/feed.xml"]\n'
+            'allow_domains = ["127.0.0.1"]\n'
+            + schedule("1h", crawl_timeout='"5m"', max_parallel="2", grace='"3s"', notify='"1h"')
+            + f'\n[email]\nmaildir = "{tmp_path / "maildir"}"\n'
+            '\n[[watches]]\nname = "S-400"\nquery = "S-400"\nemail = "analyst@example.org"\n'
+            'max_age = "10000d"\n'
+        )
+        daemon = Daemon(config)
+        try:
+            wait_for(
+                lambda: (
+                    any(r["status"] == FINISHED for r in runs(tmp_path / "run.db", "tehrantimes"))
+                    and any(r["status"] == "running" for r in runs(tmp_path / "run.db", "stuck"))
+                ),
+                60,
+                "tehrantimes done and the stuck crawl running",
+            )
+        finally:
+            took = daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    assert took < 3 + 10 + 10, daemon.log  # grace, then SIGTERM's wait, then notify
+    assert "Waiting up to 3s for" in daemon.log
+    assert "Terminating crawl process" in daemon.log
+    (stuck_run,) = runs(tmp_path / "run.db", "stuck")
+    # Scrapy closed its run itself ("shutdown"), or the monitor did after killing it.
+    assert stuck_run["status"] in ("failed", "killed") and stuck_run["finished"]
+    assert stuck_run["reason"] in ("shutdown", "terminated: the monitor was stopping")
+    # The S-400 alert of Tehran Times' story was due (immediate) and left before the exit.
+    box = mailbox.Maildir(tmp_path / "maildir", create=False)
+    assert [m["X-Wirewatch-Watch"] for m in box] == ["S-400"]
+
+
+def test_a_restart_runs_the_overdue_outlets_first(tmp_path, site):
+    db_path = tmp_path / "run.db"
+    db = open_db(db_path)
+    now = datetime.now(UTC)
+    for outlet, ago in (("almayadeen", 60), ("tehrantimes", 1), ("ifpnews", 20)):
+        run_id = start_run(db, outlet, now=now - timedelta(minutes=ago))
+        finish_run(
+            db,
+            run_id,
+            FINISHED,
+            pages_fetched=1,
+            articles_new=0,
+            articles_updated=0,
+            errors=0,
+            now=now - timedelta(minutes=ago) + timedelta(seconds=5),
+        )
+    db.close()
+    config = tmp_path / "w.toml"
+    config.write_text(
+        only(outlets_config(site, db_path), "almayadeen", "tehrantimes", "ifpnews")
+        + schedule("10m", max_parallel="1")
+    )
+    daemon = Daemon(config)
+    try:
+        wait_for(
+            lambda: (
+                len([r for r in runs(db_path) if r["started"] >= isoformat(now)]) >= 2
+                and all(r["finished"] for r in runs(db_path))
+            ),
+            60,
+            "two runs after the restart",
+        )
+        time.sleep(2)
+    finally:
+        daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    fresh = [r["outlet"] for r in runs(db_path) if r["started"] >= isoformat(now)]
+    # 50 minutes overdue first, then 10 minutes overdue; tehrantimes is not due for 9 minutes.
+    assert fresh == ["almayadeen", "ifpnews"]
+
+
+def test_sighup_and_a_saved_config_reload_the_schedule(tmp_path, site):
+    config = tmp_path / "w.toml"
+    full = outlets_config(site, tmp_path / "run.db")
+    config.write_text(only(full, "tehrantimes") + schedule("1h"))
+    daemon = Daemon(config)
+    try:
+        wait_for(lambda: runs(tmp_path / "run.db", "tehrantimes"), 60, "the first crawl")
+        # Saving the file with a new outlet schedules it without a restart.
+        config.write_text(only(full, "tehrantimes", "ifpnews") + schedule("1h"))
+        wait_for(lambda: runs(tmp_path / "run.db", "ifpnews"), 60, "the added outlet's crawl")
+        # A broken file is refused and the running schedule kept; SIGHUP forces a reread.
+        config.write_text(only(full, "tehrantimes", "ifpnews") + '\n[schedule]\nevery = "often"\n')
+        wait_for(lambda: "Config not reloaded" in daemon.log, 30, "the refusal")
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: daemon.log.count("Config not reloaded") >= 2, 30, "the SIGHUP reread")
+        assert daemon.process.poll() is None
+    finally:
+        daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    assert "schedule.every" in daemon.log
+    assert "Config reloaded: 2 outlet(s) scheduled" in daemon.log
+
+
+def test_a_redesigned_outlet_turns_unhealthy_once_and_recovers_once(
+    tmp_path: Path, smtp: tuple[Handler, int]
+) -> None:
+    handler, port = smtp
+    root = tmp_path / "www"
+    (root / "wire").mkdir(parents=True)
+    article = SITE / "ifpnews" / "russian-exporter-continue-military-cooperation-iran.html"
+    section = SITE / "presstv" / "Section" / "iran.html"
+
+    def publish(kind: str, names: list[str]) -> None:
+        for name in names:
+            shutil.copy(article if kind == "article" else section, root / "wire" / name)
+        items = "".join(
+            f"<item><title>{n}</title><link>{{{{base}}}}/wire/{n}</link></item>" for n in names
+        )
+        feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>{items}</channel></rss>'
+        (root / "wire" / "feed.xml").write_text(feed)
+
+    publish("article", ["a1.html"])
+    with serve_folder(root) as base:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "run.db"}"\n'
+            '[crawl]\ndelay = "0s"\nautothrottle = false\nrecheck = "0s"\n'
+            'user_agent = "wirewatch-test/0.1 (+https://example.org/bot)"\n'
+            f'[[outlets]]\nname = "wire"\nfeeds = ["{base}/wire/feed.xml"]\n'
+            'allow_domains = ["127.0.0.1"]\nmax_age = "4000d"\n'
+            + schedule("2s")
+            + "\n[health]\nextraction_runs = 2\nextraction_min_pages = 2\n"
+            '\n[email]\noperator = "ops@example.org"\nfrom = "wirewatch@example.org"\n'
+        )
+        daemon = Daemon(config, env={"WIREWATCH_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+        try:
+            wait_for(lambda: len(runs(tmp_path / "run.db", "wire")) >= 2, 60, "two healthy runs")
+            # A redesign: the feed's new links lead to pages the extractor cannot read.
+            publish("section", ["r1.html", "r2.html", "r3.html"])
+            wait_for(lambda: len(handler.messages) >= 1, 60, "the unhealthy email")
+            status = wirewatch("--config", str(config), "status", "--json")
+            (row,) = json.loads(status.stdout)["outlets"]
+            assert row["health"] == "unhealthy"
+            assert "most pages are not articles" in row["health_reason"]
+            text = wirewatch("--config", str(config), "status").stdout
+            assert "wire" in text and "unhealthy" in text and "most pages are not articles" in text
+            settled = len(runs(tmp_path / "run.db", "wire"))
+            wait_for(lambda: len(runs(tmp_path / "run.db", "wire")) >= settled + 3, 60, "more runs")
+            assert len(handler.messages) == 1  # one email when it breaks, not one per run
+            # Fixed: articles again.
+            publish("article", ["a2.html"])
+            wait_for(lambda: len(handler.messages) >= 2, 60, "the recovery email")
+            time.sleep(3)
+        finally:
+            daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    subjects = [str(m["Subject"]) for m in handler.messages]
+    assert subjects == [
+        "[wirewatch] outlet wire is unhealthy",
+        "[wirewatch] outlet wire has recovered",
+    ]
+    assert "most pages are not articles in 2 runs in a row" in handler.messages[0].get_content()
+    status = json.loads(wirewatch("--config", str(config), "status", "--json").stdout)
+    assert status["outlets"][0]["health"] == "healthy"
+    assert status["outlets"][0]["new_24h"] == 1

@@ -36,10 +36,20 @@ def test_schema_is_migrated_once(db_path):
         "watches",
         "alerts",
         "emails",
+        "stories",
+        "article_versions",
+        "story_bands",
+        "outlet_health",
     }
     assert tables <= set(db.table_names())
     names = [r[0] for r in db.execute("select name from _sqlite_migrations")]
-    assert names == ["m001_articles", "m002_crawl_runs", "m003_alerts", "m004_stories"]
+    assert names == [
+        "m001_articles",
+        "m002_crawl_runs",
+        "m003_alerts",
+        "m004_stories",
+        "m005_monitor",
+    ]
 
 
 def test_same_article_is_stored_once(fresh_db, article):

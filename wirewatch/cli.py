@@ -12,6 +12,7 @@ import click
 
 from wirewatch.config import Config, config_path, load_config
 from wirewatch.errors import UnknownOutletError, WirewatchError
+from wirewatch.logs import setup_logging
 
 logger = logging.getLogger("wirewatch")
 
@@ -57,14 +58,22 @@ pass_context = click.make_pass_decorator(_Context)
     help="SQLite file [default: $WIREWATCH_DB or [storage] database of the config].",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="WIREWATCH_LOG_FORMAT",
+    show_default=True,
+    help="Log lines as text, or as one JSON object per line (for log shippers).",
+)
 @click.version_option(package_name="wirewatch")
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None, db: str | None, verbose: int) -> None:
+def cli(
+    ctx: click.Context, config_file: str | None, db: str | None, verbose: int, log_format: str
+) -> None:
     """wirewatch: crawl news outlets, keep the clean articles, alert on watched terms."""
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.root.handlers:
-        handler.setLevel(level)  # the level holds even where Scrapy resets the root logger
+    setup_logging(level, log_format)
     ctx.obj = _Context(config_file, db, verbose)
 
 
@@ -406,9 +415,55 @@ def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_context
+def status(ctx: _Context, as_json: bool) -> None:
+    """Show each outlet's schedule, last and next run, health and new articles in 24 h."""
+    from wirewatch.status import outlet_status
+
+    report = outlet_status(ctx.open_db(), ctx.config)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    header = ("outlet", "health", "schedule", "last run", "result", "next run", "new 24h")
+    widths = (18, 10, 14, 20, 24, 20, 7)
+    click.echo(" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row in report["outlets"]:
+        last = row["last_run"]
+        result = "-"
+        if last:
+            result = f"{last['status']}, {last['articles_new'] or 0} new"
+        cells = (
+            row["outlet"],
+            row["health"],
+            row["schedule"],
+            _when(last["started"]) if last else "never",
+            result,
+            _when(row["next_run"]),
+            str(row["new_24h"]),
+        )
+        click.echo(" ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        if row["health"] == "unhealthy":
+            click.echo(f"  {row['health_reason']} (since {_when(row['health_since'])})")
+    alerts, emails = report["alerts"], report["emails"]
+    click.echo(
+        f"\nalerts: {alerts['pending']} pending, {alerts['sent']} sent, {alerts['failed']} failed;"
+        f" emails: {emails['pending']} pending, {emails['failed']} failed"
+    )
+
+
+def _when(stamp: str | None) -> str:
+    return stamp.replace("T", " ")[:19] if stamp else "-"
+
+
+@cli.command()
 @pass_context
 def run(ctx: _Context) -> None:
-    """Run the monitor: crawl every outlet on its schedule until stopped (Ctrl-C)."""
+    """Run the monitor: crawl every outlet on its schedule until SIGTERM or Ctrl-C.
+
+    SIGHUP, or saving the config file, reloads the schedule. Logs one line per crawl run
+    (--log-format json for log shippers).
+    """
     from scheduler import Monitor
 
     if not ctx.verbose:

@@ -263,10 +263,22 @@ class ScheduleConfig(_Section):
     notify: Seconds = 60.0
 
 
+class HealthConfig(_Section):
+    """Thresholds of ``wirewatch.health``: how many runs in a row make an outlet unhealthy."""
+
+    failures: int = Field(default=3, ge=1)
+    quiet_runs: int = Field(default=24, ge=1)
+    extraction_runs: int = Field(default=2, ge=1)
+    extraction_ok: float = Field(default=0.5, gt=0, le=1)
+    extraction_min_pages: int = Field(default=3, ge=1)
+    feed_errors: int = Field(default=3, ge=1)
+
+
 class Config(_Section):
     storage: StorageConfig = StorageConfig()
     crawl: CrawlConfig = CrawlConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    health: HealthConfig = HealthConfig()
     email: EmailConfig = EmailConfig()
     outlets: list[OutletConfig] = []
     watches: list[WatchConfig] = []

@@ -62,3 +62,11 @@ def parse_size(value: str | int) -> int:
     if not match:
         raise ValueError(f'not a size: {value!r} (use e.g. "10MB", "512KiB")')
     return int(float(match.group(1)) * _SIZE_BYTES[(match.group(2) or "b").lower()])
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` in the config's own units: 90 -> "90s", 900 -> "15m", 7200 -> "2h"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

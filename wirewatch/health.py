@@ -1,0 +1,176 @@
+"""Outlet health: judge each outlet by its recent runs, and tell the operator when it changes.
+
+After every run the monitor compares the outlet's latest runs with the thresholds of
+``[health]`` (the kind of checks spidermon runs on a Scrapy job):
+
+* ``failures`` runs in a row that did not finish (crashed, timed out, killed);
+* ``quiet_runs`` finished runs in a row without a new article, where earlier runs had some;
+* ``extraction_runs`` runs in a row where most pages (below ``extraction_ok``) were not
+  articles: a redesign that the extractor no longer reads;
+* ``feed_errors`` runs in a row with a feed or sitemap that could not be read.
+
+An outlet turns unhealthy when one of them holds and healthy again when none does. Each turn is
+one row in ``outlet_health`` and one email to ``[email] operator``, queued in the outbox as
+alerts are, so it is delivered (and retried) by ``notify``: one email when it breaks and one
+when it recovers, never one per run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import make_msgid, parseaddr
+
+from sqlite_utils import Database
+
+from extractors.dates import isoformat
+from storage.db import write_transaction
+from wirewatch.config import Config, HealthConfig
+
+logger = logging.getLogger(__name__)
+
+HEALTHY, UNHEALTHY = "healthy", "unhealthy"
+#: Runs read back to find whether a now quiet outlet used to bring articles.
+HISTORY = 50
+
+
+@dataclass(frozen=True)
+class Change:
+    """An outlet's health turned: ``state`` is the new one."""
+
+    outlet: str
+    state: str
+    reason: str
+
+
+def problems(runs: list[dict], rules: HealthConfig) -> list[str]:
+    """What is wrong, judged on ``runs`` (newest first; finished or failed, not running)."""
+    found = []
+    failed = _streak(runs, lambda r: r["status"] != "finished")
+    if failed >= rules.failures:
+        last = runs[0].get("reason") or runs[0]["status"]
+        found.append(f"{failed} runs in a row failed (last: {last})")
+    done = [r for r in runs if r["status"] == "finished"]
+    quiet = _streak(done, lambda r: not r["articles_new"])
+    if quiet >= rules.quiet_runs and any(r["articles_new"] for r in done[quiet:]):
+        found.append(f"no new article in {quiet} runs in a row (earlier runs had some)")
+    failing = _streak(done, lambda r: _extraction_failing(r, rules))
+    if failing >= rules.extraction_runs:
+        ok, total = _extraction(done[0])
+        found.append(
+            f"most pages are not articles in {failing} runs in a row "
+            f"(last run: {ok} of {total} pages extracted)"
+        )
+    feeds = _streak(done, lambda r: _stats(r).get("wirewatch/discover/failed", 0) > 0)
+    if feeds >= rules.feed_errors:
+        found.append(f"feeds or sitemaps failed in {feeds} runs in a row")
+    return found
+
+
+def check_outlet(
+    db: Database, config: Config, outlet: str, now: datetime | None = None
+) -> Change | None:
+    """Judge ``outlet`` on its runs; record and announce a change of state. None if unchanged."""
+    stamp = isoformat(now or datetime.now(UTC))
+    cursor = db.execute(
+        "select status, reason, articles_new, stats from crawl_runs "
+        "where outlet = ? and status != 'running' order by started desc, id desc limit ?",
+        [outlet, HISTORY],
+    )
+    columns = [c[0] for c in cursor.description]
+    runs = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    found = problems(runs, config.health)
+    state = UNHEALTHY if found else HEALTHY
+    reason = "; ".join(found)
+    with write_transaction(db):
+        row = db.execute("select state from outlet_health where outlet = ?", [outlet]).fetchone()
+        before = row[0] if row else HEALTHY
+        if row is None or before != state:
+            db.execute(
+                "insert into outlet_health (outlet, state, reason, since, checked) "
+                "values (?, ?, ?, ?, ?) on conflict (outlet) do update set state = excluded.state, "
+                "reason = excluded.reason, since = excluded.since, checked = excluded.checked",
+                [outlet, state, reason, stamp, stamp],
+            )
+        else:
+            db.execute(
+                "update outlet_health set reason = ?, checked = ? where outlet = ?",
+                [reason, stamp, outlet],
+            )
+        if before == state:
+            return None
+        change = Change(outlet, state, reason)
+        _queue_email(db, config, change, stamp)
+    log = logger.warning if state == UNHEALTHY else logger.info
+    log(
+        "Outlet %(outlet)s is %(state)s%(why)s",
+        {"outlet": outlet, "state": state, "why": f": {reason}" if reason else ""},
+    )
+    return change
+
+
+def health_message(change: Change) -> tuple[str, str]:
+    """Subject and plain-text body of the operator email for ``change``."""
+    if change.state == UNHEALTHY:
+        subject = f"[wirewatch] outlet {change.outlet} is unhealthy"
+        body = (
+            f"The outlet {change.outlet} turned unhealthy: {change.reason}.\n\n"
+            f"`wirewatch status` shows its recent runs; `wirewatch crawl {change.outlet} -v` "
+            "runs it once with the log on the terminal.\n"
+            "You will get one more email when it recovers.\n"
+        )
+    else:
+        subject = f"[wirewatch] outlet {change.outlet} has recovered"
+        body = f"The outlet {change.outlet} is healthy again.\n"
+    return subject, body
+
+
+def _queue_email(db: Database, config: Config, change: Change, stamp: str) -> None:
+    if not config.email.operator:
+        logger.warning(
+            "No [email] operator configured: nobody is told that %(outlet)s is %(state)s",
+            {"outlet": change.outlet, "state": change.state},
+        )
+        return
+    subject, body = health_message(change)
+    domain = parseaddr(config.email.sender)[1].rpartition("@")[2] or "localhost"
+    db.table("emails").insert(
+        {
+            "watch": "",
+            "kind": "health",
+            "created": stamp,
+            "status": "pending",
+            "message_id": make_msgid("wirewatch", domain=domain),
+            "subject": subject,
+            "body": body,
+        }
+    )
+
+
+def _streak(runs: list[dict], test) -> int:  # type: ignore[no-untyped-def]
+    count = 0
+    for run in runs:
+        if not test(run):
+            break
+        count += 1
+    return count
+
+
+def _stats(run: dict) -> dict:
+    try:
+        return json.loads(run.get("stats") or "{}")
+    except ValueError:
+        return {}
+
+
+def _extraction(run: dict) -> tuple[int, int]:
+    stats = _stats(run)
+    counts = {k: v for k, v in stats.items() if k.startswith("wirewatch/extract/")}
+    return int(counts.get("wirewatch/extract/ok", 0)), int(sum(counts.values()))
+
+
+def _extraction_failing(run: dict, rules: HealthConfig) -> bool:
+    ok, total = _extraction(run)
+    return total >= rules.extraction_min_pages and ok < rules.extraction_ok * total

@@ -1,0 +1,36 @@
+"""Logging setup for the command line: plain text for people, JSON lines for log shippers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and a record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update({k: v for k, v in fields.items() if k not in entry})
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup_logging(level: int, log_format: str = "text") -> None:
+    """Configure the root logger once; the level holds where Scrapy resets the root logger."""
+    logging.basicConfig(level=level, format=TEXT_FORMAT)
+    for handler in logging.root.handlers:
+        handler.setLevel(level)
+        if log_format == "json":
+            handler.setFormatter(JsonFormatter())
