@@ -31,9 +31,12 @@ lint: install
 
 check: lint test
 
-bench: install  ## extraction quality (AEB) and watch matching cost
+bench: install  ## all benchmarks (about 25 minutes; each script also runs alone)
 	$(BIN)/python bench/aeb.py
 	$(BIN)/python bench/match.py
+	$(BIN)/python bench/neardup.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
