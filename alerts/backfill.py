@@ -15,6 +15,7 @@ from alerts.query import And, Node, Or, Term, display_text, parse_query
 from alerts.watches import Snippet, Watch, document, snippets
 from extractors.article import Article
 from wirewatch.config import WatchConfig
+from wirewatch.progress import Progress
 
 #: How many rows the full-text stage hands to the exact matcher for each one shown.
 OVERSCAN = 20
@@ -60,8 +61,14 @@ def _joined_variants(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     return variants
 
 
-def backfill(db: Database, watch: WatchConfig, limit: int = 50) -> list[dict]:
-    """Stored articles the watch matches, newest first, each with snippets."""
+def backfill(
+    db: Database, watch: WatchConfig, limit: int = 50, progress: Progress | None = None
+) -> list[dict]:
+    """Stored articles the watch matches, newest first, each with snippets.
+
+    Args:
+        progress: Told how many candidates the full-text stage found, and of each one checked.
+    """
     node = parse_query(watch.query)
     matcher = Watch(watch.name, node, frozenset(watch.outlets))
     match = fts_query(node)
@@ -77,7 +84,12 @@ def backfill(db: Database, watch: WatchConfig, limit: int = 50) -> list[dict]:
         sql = f"select {columns} from articles a {order} limit ?"
         params = [limit * OVERSCAN]
     found: list[dict] = []
-    for row in db.execute(sql, params).fetchall():
+    rows = db.execute(sql, params).fetchall()
+    if progress is not None:
+        progress.start(len(rows))
+    for row in rows:
+        if progress is not None:
+            progress.update()
         article_id, url, outlet, title, published, first_seen, language, text = row
         article = Article(url, url, title, None, published, language, None, text)
         doc = document(article, outlet)

@@ -23,6 +23,7 @@ from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, extract_article
 from extractors.urls import host_of, in_domains
 from storage.articles import DUPLICATE, NEAR_DUPLICATE, NEW, UPDATED
 from wirewatch.config import Config
+from wirewatch.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -78,27 +79,45 @@ def outlet_for(config: Config, url: str) -> str:
     return host_of(url) or "unknown"
 
 
-def iter_pages(paths: Iterable[str | Path]) -> Iterator[Page]:
-    """Every page in the given files and folders, in a stable order; unreadable ones flagged."""
+def input_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """The files to read: each file given, and the HTML and WARC files below each folder."""
     for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(
+            yield from sorted(
                 p
                 for p in path.rglob("*")
                 if p.is_file() and (p.suffix.lower() in HTML_SUFFIXES or _is_warc(p))
             )
         else:
-            files = [path]
-        for file in files:
-            if _is_warc(file):
-                yield from _warc_pages(file)
-                continue
-            try:
-                body = file.read_bytes()
-            except OSError as exc:
-                yield Page(str(file), b"", problem=f"unreadable: {exc.strerror or exc}")
-                continue
-            yield Page(str(file), body, problem=_truncation(body))
+            yield path
+
+
+def iter_pages(paths: Iterable[str | Path]) -> Iterator[Page]:
+    """Every page in the given files and folders, in a stable order; unreadable ones flagged."""
+    for file in input_files(paths):
+        if _is_warc(file):
+            yield from _warc_pages(file)
+            continue
+        try:
+            body = file.read_bytes()
+        except OSError as exc:
+            yield Page(str(file), b"", problem=f"unreadable: {exc.strerror or exc}")
+            continue
+        yield Page(str(file), body, problem=_truncation(body))
+
+
+def tracked(pages: Iterable[Page], progress: Progress) -> Iterator[Page]:
+    """``pages`` as they are, telling ``progress`` each time the pages of one file are done."""
+    current = None
+    for page in pages:
+        head, _, number = page.source.rpartition("#")
+        file = head if head and number.isdigit() else page.source  # a WARC record: file#n
+        if current is not None and file != current:
+            progress.update()
+        current = file
+        yield page
+    if current is not None:
+        progress.update()
 
 
 def replay(

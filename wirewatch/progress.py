@@ -1,0 +1,93 @@
+"""Progress of long work: a bar with rate and ETA on a terminal, plain log lines elsewhere.
+
+On a terminal (stdout and stderr both), a tqdm bar on stderr. Otherwise (a pipe, a log file,
+cron), a log line at most every ``every`` seconds and one at the end. ``enabled=False``
+(``--json``) says nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from types import TracebackType
+from typing import TextIO
+
+from tqdm import tqdm
+
+logger = logging.getLogger("wirewatch.progress")
+
+
+class Progress:
+    def __init__(
+        self,
+        total: int | None,
+        label: str,
+        unit: str,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        every: float = 10.0,
+    ) -> None:
+        self.total, self.label, self.unit = total, label, unit
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        # A bar only when a person is watching: both the output and the log are a terminal.
+        self.tty = enabled and self.stream.isatty() and sys.stdout.isatty()
+        self.every = every
+        self.done = 0
+        self.started = self.last = time.monotonic()
+        self.bar: tqdm | None = None
+
+    def start(self, total: int | None) -> None:
+        """Set the total once it is known (before the first update)."""
+        self.total = total
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+        if self.tty and self.bar is None:
+            self.bar = tqdm(
+                total=self.total, desc=self.label, unit=f" {self.unit}", file=self.stream
+            )
+            self.bar.update(self.done - count)
+        if self.bar is not None:
+            self.bar.update(count)
+        elif self.enabled and time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            self._log()
+
+    def _log(self) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        of = f"/{self.total}" if self.total else ""
+        eta = ""
+        if self.total and rate > 0 and self.done < self.total:
+            eta = f", about {(self.total - self.done) / rate:.0f}s left"
+        logger.warning(
+            "%(label)s: %(done)d%(of)s %(unit)s, %(rate).1f %(unit)s/s%(eta)s",
+            {
+                "label": self.label,
+                "done": self.done,
+                "of": of,
+                "unit": self.unit,
+                "rate": rate,
+                "eta": eta,
+            },
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled and self.done:
+            self._log()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
