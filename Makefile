@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test demo check lint bench clean
+.PHONY: install run test browser demo check lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,18 @@ install: $(STAMP)
 run: install  ## start the monitor on ./wirewatch.toml
 	$(BIN)/wirewatch --config wirewatch.toml run
 
-test: install  ## install what the tests need and run them all
+test: install browser  ## install what the tests need and run them all
 	$(BIN)/python -m pytest
+
+# Debian's chromium and chromedriver drive the `wirewatch browse` tests; where apt cannot
+# install them (not root, not Debian), those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null) \
+		|| echo "make: could not install chromium; the browser tests will be skipped"; \
+	else echo "make: no chromium (apt-get needs root); the browser tests will be skipped"; fi
 
 demo: install  ## offline tour on the bundled fixture pages
 	$(BIN)/wirewatch demo

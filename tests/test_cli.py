@@ -1,9 +1,11 @@
 import json
+import subprocess
+import sys
 
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import PAGES, SITE, expected_text, normal, wirewatch
+from conftest import PAGES, ROOT, SITE, expected_text, normal, outlets_config, wirewatch
 
 from wirewatch.cli import cli
 
@@ -104,3 +106,21 @@ def test_demo_runs_offline(tmp_path):
     assert alerts.count("  [S-400] ") == 2 and "[Pezeshkian]" not in alerts
     assert "6 email(s) sent (6 alert(s)) via Maildir" in result.stdout
     assert len(list((tmp_path / "demo" / "maildir" / "new").iterdir())) == 6
+
+
+def test_browse_without_datasette_says_what_to_install(tmp_path):
+    config = tmp_path / "w.toml"
+    config.write_text(outlets_config("http://127.0.0.1:9", tmp_path / "x.db"))
+    (tmp_path / "x.db").write_bytes(b"")
+    script = (
+        "import sys; sys.modules['datasette'] = None; from wirewatch.cli import main; "
+        "sys.argv = ['wirewatch', '--config', sys.argv[1], 'browse', '--no-open']; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 2
+    assert "pip install 'wirewatch[browse]'" in done.stderr

@@ -378,6 +378,7 @@ def test_a_redesigned_outlet_turns_unhealthy_once_and_recovers_once(
             assert "most pages are not articles" in row["health_reason"]
             text = wirewatch("--config", str(config), "status").stdout
             assert "wire" in text and "unhealthy" in text and "most pages are not articles" in text
+            assert "\x1b[" not in text  # colour only on a terminal
             settled = len(runs(tmp_path / "run.db", "wire"))
             wait_for(lambda: len(runs(tmp_path / "run.db", "wire")) >= settled + 3, 60, "more runs")
             assert len(handler.messages) == 1  # one email when it breaks, not one per run

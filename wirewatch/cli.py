@@ -188,12 +188,18 @@ def _min_text(ctx: _Context) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @pass_context
 def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool) -> None:
-    """Store saved pages (HTML files, folders of them, WARC files) as a crawl would."""
-    from wirewatch.replay import iter_pages
+    """Store saved pages (HTML files, folders of them, WARC files) as a crawl would.
+
+    Shows a progress bar on a terminal, a progress line every 10 s otherwise, none with --json.
+    """
+    from wirewatch.progress import Progress
+    from wirewatch.replay import input_files, iter_pages, tracked
     from wirewatch.replay import replay as run_replay
 
     db = ctx.open_db()
-    report = run_replay(db, ctx.config, iter_pages(paths))
+    total = sum(1 for _ in input_files(paths))
+    with Progress(total, "replay", "files", enabled=not as_json) as progress:
+        report = run_replay(db, ctx.config, tracked(iter_pages(paths), progress))
     for source, problem in report.problems:
         click.echo(f"error: {source}: {problem}", err=True)
     counts = report.as_dict()
@@ -393,6 +399,7 @@ def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
     """List the stored articles WATCH matches, newest first (no alerts are raised)."""
     from alerts.backfill import backfill as run_backfill
     from alerts.watches import snippet_text
+    from wirewatch.progress import Progress
 
     try:
         watch_config = ctx.config.watch(watch_name)
@@ -401,7 +408,8 @@ def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
         raise WirewatchError(
             f"no watch {watch_name!r} in {ctx.config_file} (known: {known})"
         ) from None
-    rows = run_backfill(ctx.open_db(), watch_config, limit)
+    with Progress(None, "backfill", "articles", enabled=not as_json) as progress:
+        rows = run_backfill(ctx.open_db(), watch_config, limit, progress)
     for row in rows:
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
@@ -435,7 +443,7 @@ def status(ctx: _Context, as_json: bool) -> None:
             result = f"{last['status']}, {last['articles_new'] or 0} new"
         cells = (
             row["outlet"],
-            row["health"],
+            _coloured(row["health"], widths[1]),
             row["schedule"],
             _when(last["started"]) if last else "never",
             result,
@@ -450,6 +458,14 @@ def status(ctx: _Context, as_json: bool) -> None:
         f"\nalerts: {alerts['pending']} pending, {alerts['sent']} sent, {alerts['failed']} failed;"
         f" emails: {emails['pending']} pending, {emails['failed']} failed"
     )
+
+
+HEALTH_COLOURS = {"healthy": "green", "unhealthy": "red", "unknown": "yellow"}
+
+
+def _coloured(health: str, width: int) -> str:
+    """The health word padded to ``width``, in colour (click drops colour when not a TTY)."""
+    return click.style(health.ljust(width), fg=HEALTH_COLOURS.get(health))
 
 
 def _when(stamp: str | None) -> str:
@@ -471,6 +487,23 @@ def run(ctx: _Context) -> None:
             handler.setLevel(logging.INFO)  # one line per run is what an operator wants to see
         logging.root.setLevel(logging.INFO)
     Monitor(ctx.config, ctx.config_file, ctx.db_override).run()
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8001, show_default=True, help="Port to listen on.")
+@click.option("--no-open", is_flag=True, help="Do not open a web browser.")
+@pass_context
+def browse(ctx: _Context, host: str, port: int, no_open: bool) -> None:
+    """Open the archive in Datasette, read-only: tables, search, canned queries, a dashboard.
+
+    Needs the browse extra: pip install 'wirewatch[browse]'. The crawler may keep writing
+    meanwhile. Stop with Ctrl-C.
+    """
+    from wirewatch.browse import browse as run_browse
+
+    click.echo(f"wirewatch archive at http://{host}:{port}/ (dashboard: /-/dashboards/wirewatch)")
+    sys.exit(run_browse(ctx.db_path, host, port, not no_open))
 
 
 @cli.command()

@@ -1,0 +1,182 @@
+"""`wirewatch browse` in a real headless Chromium: dashboard charts, search, canned queries."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SITE, free_port, outlets_config, wirewatch
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+WATCHES = """
+[[watches]]
+name = "S-400"
+query = "S-400"
+email = "analyst@example.org"
+max_age = "10000d"
+"""
+
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("datasette") is None, reason="datasette is not installed"
+    ),
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="no Chromium: install Debian's chromium and chromium-driver (make test does)",
+    ),
+]
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, site) -> Path:
+    """A database filled by a real crawl of the fixture outlets and a replay of their variants."""
+    folder = tmp_path_factory.mktemp("archive")
+    config = folder / "wirewatch.toml"
+    config.write_text(outlets_config(site, folder / "archive.db", WATCHES))
+    for args in (("crawl",), ("replay", str(ROOT / "tests" / "fixtures" / "variants"))):
+        done = wirewatch("--config", str(config), *args)
+        assert done.returncode == 0, done.stderr
+    return config
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    from wirewatch.localsite import serve_folder
+
+    with serve_folder(SITE) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def server(archive: Path) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "wirewatch", "--config", str(archive), "browse"]
+    process = subprocess.Popen(
+        [*command, "--no-open", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                fetch(base + "/-/versions.json")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(process.communicate()[1]) from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1300",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_until(driver, check, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(check)
+
+
+def test_the_dashboard_renders_its_charts(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/-/dashboards/wirewatch")
+
+    def charts(driver):
+        drawn = driver.find_elements(By.CSS_SELECTOR, ".vega-embed svg, .vega-embed canvas")
+        return drawn if len(drawn) >= 3 else False
+
+    assert len(wait_until(browser, charts)) >= 3
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "Articles per outlet per day" in page
+    assert "Alerts per watch per day" in page
+    assert "Crawl errors per outlet" in page
+    # The metric cards show the archive's counts: 6 articles, 2 alerts.
+    assert re.search(r"^Articles\s+6$", page, re.MULTILINE), page
+    assert re.search(r"^Alerts\s+2$", page, re.MULTILINE), page
+    shot = os.environ.get("WIREWATCH_SCREENSHOT")
+    browser.save_screenshot(shot or str(tmp_path / "dashboard.png"))
+
+
+def test_search_finds_s400(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/archive/articles?_search=S-400")
+    rows = wait_until(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
+    )
+    text = " ".join(row.text for row in rows)
+    assert len(rows) == 2, text
+    assert "Russia-Iran military cooperation observing international law" in text
+    assert "Russia voices commitment to military cooperation with Iran" in text
+
+
+def test_the_canned_alerts_query_lists_the_alerts(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/archive")
+    assert "Latest alerts" in browser.find_element(By.TAG_NAME, "body").text
+    browser.get(server + "/archive/latest_alerts")
+    rows = wait_until(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
+    )
+    assert len(rows) == 2
+    assert all("S-400" in row.text for row in rows)
+
+
+def test_browsing_is_read_only_and_never_blocks_the_crawler(server, archive):
+    sql = urllib.parse.quote("delete from articles")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        fetch(f"{server}/archive.json?sql={sql}")
+    refused.value.close()
+    assert refused.value.code == 400
+    count = json.loads(
+        fetch(f"{server}/archive.json?sql=select+count(*)+as+n+from+articles&_shape=array")
+    )
+    assert count == [{"n": 6}]
+    # The crawler writes while Datasette has the file open.
+    done = wirewatch("--config", str(archive), "replay", str(SITE))
+    assert done.returncode == 0, done.stderr

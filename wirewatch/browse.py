@@ -1,0 +1,236 @@
+"""``wirewatch browse``: the archive in Datasette, with the project's metadata and dashboard.
+
+Datasette is an optional extra (``pip install 'wirewatch[browse]'``). It opens the SQLite file
+read-only (``mode=ro``; WAL lets the crawler write meanwhile), and nothing here defines a
+writable query. The metadata names and describes the public tables, hides the internal ones,
+offers canned queries and a ``wirewatch`` dashboard (datasette-dashboards, whose chart
+libraries ship with it: no CDN).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from wirewatch.errors import WirewatchError
+
+INSTALL_HINT = "pip install 'wirewatch[browse]'"
+
+TABLES = {
+    "articles": (
+        "Articles",
+        "One row per article (the latest text); search covers title and text.",
+    ),
+    "stories": (
+        "Stories",
+        "The same report across outlets: outlets lists the first reporter first.",
+    ),
+    "article_versions": ("Earlier versions", "Texts an article had before a correction."),
+    "alerts": ("Alerts", "Watched terms found in an article, with their snippets and status."),
+    "emails": ("Emails", "The outbox: alert, digest and operator emails and their delivery."),
+    "watches": ("Watches", "The watches configured, since when."),
+    "crawl_runs": ("Crawl runs", "One row per run of an outlet: counts, status, Scrapy stats."),
+    "outlet_health": ("Outlet health", "Each outlet's health and since when."),
+    "article_urls": ("Article URLs", "Every URL that led to an article."),
+}
+HIDDEN = ["story_bands", "_sqlite_migrations"]
+
+QUERIES = {
+    "latest_alerts": {
+        "title": "Latest alerts",
+        "description": "The 100 latest alerts with their article, outlet and matched passages.",
+        "sql": (
+            "select l.created, l.watch, l.status, a.outlet, a.title, a.url, "
+            "(select group_concat(o.value, ', ') from json_each(s.outlets) o "
+            "where o.value != a.outlet) as also_reported_by, l.snippets "
+            "from alerts l join articles a on a.id = l.article_id "
+            "left join stories s on s.id = l.story_id "
+            "order by l.id desc limit 100"
+        ),
+    },
+    "widest_stories": {
+        "title": "Stories reported by the most outlets",
+        "description": "Stories of the last :days days (default 30) by how many outlets ran them.",
+        "sql": (
+            "select s.id, s.title, json_array_length(s.outlets) as outlet_count, s.outlets, "
+            "s.articles, s.first_seen, s.last_seen from stories s "
+            "where s.first_seen >= datetime('now', '-' || coalesce(nullif(:days, ''), 30) "
+            "|| ' days') order by outlet_count desc, s.articles desc, s.first_seen desc limit 100"
+        ),
+    },
+    "quiet_outlets": {
+        "title": "Outlets with no new article in 24 hours",
+        "description": "Outlets that have been crawled but brought nothing new in the last day.",
+        "sql": (
+            "select r.outlet, max(r.started) as last_run, "
+            "(select max(first_seen) from articles a where a.outlet = r.outlet) as last_new, "
+            "(select state from outlet_health h where h.outlet = r.outlet) as health "
+            "from crawl_runs r group by r.outlet having coalesce(last_new, '') < "
+            "strftime('%Y-%m-%dT%H:%M:%S', 'now', '-1 day') order by last_new"
+        ),
+    },
+    "article_versions": {
+        "title": "An article's versions",
+        "description": "Every text the article :article_id has had, the current one first.",
+        "sql": (
+            "select 'current' as version, coalesce(updated, first_seen) as fetched, title, "
+            "content_hash, length(text) as characters, text from articles where id = :article_id "
+            "union all select 'earlier', fetched, title, content_hash, length(text), text "
+            "from article_versions where article_id = :article_id order by fetched desc"
+        ),
+    },
+}
+
+
+def _chart(title: str, db: str, sql: str, display: dict[str, Any]) -> dict[str, Any]:
+    return {"title": title, "db": db, "query": sql, "library": "vega-lite", "display": display}
+
+
+def metadata(db: str) -> dict[str, Any]:
+    """Datasette metadata for the database named ``db`` (its file name without .db)."""
+
+    def by(field: str) -> dict[str, Any]:
+        """Bars per day, stacked by ``field``."""
+        return {
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {"field": "day", "type": "ordinal", "title": "day"},
+                "y": {"field": "count", "type": "quantitative", "title": None, "stack": True},
+                "color": {"field": field, "type": "nominal"},
+            },
+        }
+
+    charts = {
+        "articles-total": {
+            "title": "Articles",
+            "db": db,
+            "query": "select count(*) as count from articles",
+            "library": "metric",
+            "display": {"field": "count"},
+        },
+        "alerts-total": {
+            "title": "Alerts",
+            "db": db,
+            "query": "select count(*) as count from alerts",
+            "library": "metric",
+            "display": {"field": "count"},
+        },
+        "articles-per-day": _chart(
+            "Articles per outlet per day (first seen)",
+            db,
+            "select date(first_seen) as day, outlet, count(*) as count from articles "
+            "group by day, outlet order by day",
+            by("outlet"),
+        ),
+        "alerts-per-day": _chart(
+            "Alerts per watch per day",
+            db,
+            "select date(created) as day, watch, count(*) as count from alerts "
+            "group by day, watch order by day",
+            by("watch"),
+        ),
+        "crawl-errors": _chart(
+            "Crawl errors per outlet",
+            db,
+            "select outlet, sum(errors) as errors, "
+            "sum(status != 'finished' and status != 'running') as failed_runs "
+            "from crawl_runs group by outlet order by outlet",
+            {
+                "mark": {"type": "bar", "tooltip": True},
+                "encoding": {
+                    "x": {"field": "outlet", "type": "nominal"},
+                    "y": {"field": "errors", "type": "quantitative"},
+                },
+            },
+        ),
+    }
+    return {
+        "title": "wirewatch archive",
+        "description": "Articles, stories and alerts collected by wirewatch (read-only).",
+        "databases": {
+            db: {
+                "tables": {
+                    **{
+                        name: {"title": title, "description": text}
+                        for name, (title, text) in TABLES.items()
+                    },
+                    "articles": {
+                        "title": TABLES["articles"][0],
+                        "description": TABLES["articles"][1],
+                        "sort_desc": "first_seen",
+                        "fts_table": "articles_fts",
+                        "fts_pk": "id",
+                        "searchmode": "escaped",
+                    },
+                    **{name: {"hidden": True} for name in HIDDEN},
+                },
+                "queries": QUERIES,
+            }
+        },
+        "plugins": {
+            "datasette-dashboards": {
+                "wirewatch": {
+                    "title": "wirewatch",
+                    "description": "What came in, what fired, what broke.",
+                    "layout": [
+                        ["articles-total", "alerts-total"],
+                        ["articles-per-day", "articles-per-day"],
+                        ["alerts-per-day", "crawl-errors"],
+                    ],
+                    "charts": charts,
+                }
+            }
+        },
+    }
+
+
+def datasette_command(
+    database: Path, metadata_file: Path, host: str, port: int, open_browser: bool
+) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        str(database),
+        "--metadata",
+        str(metadata_file),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--setting",
+        "sql_time_limit_ms",
+        "5000",
+    ]
+    return [*command, "--open"] if open_browser else command
+
+
+def browse(database: Path, host: str, port: int, open_browser: bool) -> int:
+    """Serve ``database`` with Datasette until interrupted; returns Datasette's exit code."""
+    try:
+        import datasette  # noqa: F401
+        import datasette_dashboards  # noqa: F401
+    except ImportError as exc:
+        raise WirewatchError(f"browse needs {exc.name}: {INSTALL_HINT}") from None
+    if not database.exists():
+        raise WirewatchError(f"no database at {database}: crawl or replay something first")
+    with tempfile.TemporaryDirectory() as tmp:
+        metadata_file = Path(tmp) / "metadata.json"
+        metadata_file.write_text(json.dumps(metadata(database.stem)), encoding="utf-8")
+        command = datasette_command(database, metadata_file, host, port, open_browser)
+        process = subprocess.Popen(command)
+
+        def forward(signum: int, frame: FrameType | None) -> None:
+            process.send_signal(signum)  # Datasette stops; so do we once it has
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        code = process.wait()
+        return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
