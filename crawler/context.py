@@ -52,5 +52,6 @@ def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
         "DOWNLOAD_MAXSIZE": crawl.max_size,
         "WIREWATCH_RECHECK": crawl.recheck,
         "WIREWATCH_MIN_TEXT": crawl.min_text,
+        "WIREWATCH_MAX_PAGES": crawl.max_pages,
     }.items():
         settings.set(key, value, priority="spider")

@@ -12,6 +12,8 @@ of our own carry the ``WIREWATCH_`` prefix:
   corrections (from ``[crawl] recheck``).
 - ``WIREWATCH_MIN_TEXT``: characters of text below which a page is not an article (from
   ``[crawl] min_text``).
+- ``WIREWATCH_MAX_PAGES``: article pages one run may request; the rest wait for the next run
+  (from ``[crawl] max_pages``).
 - ``WIREWATCH_RECORD_RUNS``: record each run in ``crawl_runs`` (default True).
 """
 
@@ -27,6 +29,7 @@ WIREWATCH_CONFIG = os.environ.get("WIREWATCH_CONFIG", "wirewatch.toml")
 WIREWATCH_DB = os.environ.get("WIREWATCH_DB", "")
 WIREWATCH_RECHECK = 2 * 3600
 WIREWATCH_MIN_TEXT = 200
+WIREWATCH_MAX_PAGES = 500
 WIREWATCH_RECORD_RUNS = True
 
 # Politeness; the values from [crawl] replace these.

@@ -20,9 +20,9 @@ from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 from trafilatura.settings import Extractor
 from trafilatura.utils import load_html
-from w3lib.encoding import html_to_unicode
 
 from extractors.dates import isoformat, parse_date
+from extractors.encoding import decode_html
 from extractors.metadata import PageMeta, read_meta
 from extractors.urls import normalise_url, resolve_url
 
@@ -119,7 +119,7 @@ def extract_article(
     if b"\x00" in head or not _SNIFF.search(head if len(body) > 2048 else body):
         return Extraction(reason=NOT_HTML, detail="does not look like HTML")
 
-    _, text = html_to_unicode(content_type or None, body)
+    text, _ = decode_html(body, content_type)
     try:
         tree = load_html(text)
     except (ParserError, ValueError) as exc:

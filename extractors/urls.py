@@ -7,6 +7,7 @@ reached from a feed, a sitemap or a shared link is one URL.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -76,6 +77,27 @@ def resolve_url(candidate: str | None, base: str) -> str | None:
         return normalise_url(urljoin(base, candidate.strip()))
     except ValueError:
         return None
+
+
+def private_target(url: str) -> bool:
+    """True if the URL's host is a loopback, private, link-local or reserved address, or a
+    name for the local machine (``localhost``, ``*.localhost``, ``*.local``, ``*.internal``).
+
+    Names are not resolved (that would mean a DNS lookup per link); IP literals in any form
+    that ``ipaddress`` reads are checked, IPv6 and IPv4-mapped ones included.
+    """
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not host:
+        return False
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return not address.is_global
 
 
 def host_of(url: str) -> str:

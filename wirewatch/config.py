@@ -83,6 +83,7 @@ class CrawlConfig(_Section):
     max_size: Bytes = 10 * 1000**2
     recheck: Seconds = 2 * 3600.0
     min_text: int = Field(default=200, ge=0)
+    max_pages: int = Field(default=500, ge=1)
 
     @field_validator("user_agent")
     @classmethod

@@ -5,9 +5,9 @@ section pages (``start_urls``, whose links matching ``follow`` are articles, ``d
 deep). Entries older than the outlet's ``max_age`` and URLs already stored (outside the
 re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 
-- ``wirewatch/discover/<entries|too_old|known|off_domain|ignored|failed>``
+- ``wirewatch/discover/<entries|too_old|known|off_domain|private|over_limit|ignored|failed>``
 - ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``
-- ``wirewatch/fetch/<http_NNN|error type>``
+- ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
 from crawler.items import ArticleItem
 from extractors.article import extract_article
 from extractors.dates import parse_date
-from extractors.urls import in_domains
+from extractors.urls import in_domains, private_target
 from storage.articles import should_fetch
 from storage.db import open_db
 from wirewatch.config import OutletConfig
@@ -42,6 +42,8 @@ from wirewatch.config import OutletConfig
 logger = logging.getLogger(__name__)
 
 MAX_SITEMAP_DEPTH = 3
+#: Sorts undated entries after dated ones (feeds list the newest first anyway).
+_UNDATED = datetime(1, 1, 1, tzinfo=UTC)
 
 
 class OutletSpider(scrapy.Spider):
@@ -66,7 +68,11 @@ class OutletSpider(scrapy.Spider):
         spider.db = open_db(database_path(crawler.settings, config), config.storage.busy_timeout)
         spider.recheck = crawler.settings.getfloat("WIREWATCH_RECHECK")
         spider.min_text = crawler.settings.getint("WIREWATCH_MIN_TEXT")
+        spider.max_pages = crawler.settings.getint("WIREWATCH_MAX_PAGES")
+        spider.requested = 0
         spider.domains = spider.outlet.domains
+        # Outlets configured on a private address (a test server, an intranet) may link there.
+        spider.local = any(private_target(f"http://{domain}/") for domain in spider.domains)
         spider.allowed_domains = spider.domains
         spider.oldest = datetime.now(UTC) - timedelta(seconds=spider.outlet.max_age)
         spider.links = LinkExtractor(
@@ -79,7 +85,10 @@ class OutletSpider(scrapy.Spider):
     allowed_domains: list[str]
     recheck: float
     min_text: int
+    max_pages: int
+    requested: int
     domains: list[str]
+    local: bool
     oldest: datetime
     links: LinkExtractor
 
@@ -165,7 +174,7 @@ class OutletSpider(scrapy.Spider):
             return
         if result.article is None and depth > 0:
             self._count(f"extract/{result.reason}")
-            logger.debug(
+            logger.info(
                 "Not an article: %(url)s (%(reason)s: %(detail)s)",
                 {"url": response.url, "reason": result.reason, "detail": result.detail},
             )
@@ -177,7 +186,18 @@ class OutletSpider(scrapy.Spider):
         self, entries: list[Entry], source: str, depth: int = 1
     ) -> Iterator[scrapy.Request]:
         self._count("discover/entries", len(entries))
-        for entry in entries:
+        entries = [e for e in entries if self._safe(e.url)]
+        # The newest first, so that a cut at max_pages keeps what is news.
+        entries = sorted(entries, key=lambda e: e.published or _UNDATED, reverse=True)
+        for index, entry in enumerate(entries):
+            if self.requested >= self.max_pages:
+                self._count("discover/over_limit", len(entries) - index)
+                logger.warning(
+                    "%(source)s: %(count)d more links past [crawl] max_pages (%(max)d) wait "
+                    "for the next run",
+                    {"source": source, "count": len(entries) - index, "max": self.max_pages},
+                )
+                return
             url = entry.url.strip()
             if not re.match(r"https?://", url, re.I):
                 continue
@@ -190,6 +210,7 @@ class OutletSpider(scrapy.Spider):
             if not should_fetch(self.db, url, self.recheck):
                 self._count("discover/known")
                 continue
+            self.requested += 1
             yield scrapy.Request(
                 url,
                 self.parse_page,
@@ -197,6 +218,14 @@ class OutletSpider(scrapy.Spider):
                 cb_kwargs={"depth": depth},
                 headers={"Referer": source},
             )
+
+    def _safe(self, url: str) -> bool:
+        """False for a link to a loopback or private address from an outlet that is public."""
+        if self.local or not private_target(url):
+            return True
+        self._count("discover/private")
+        logger.warning("Not following %(url)s: a private or loopback address", {"url": url})
+        return False
 
     def fetch_failed(self, failure: Failure) -> None:
         if failure.check(HttpError):
@@ -208,10 +237,26 @@ class OutletSpider(scrapy.Spider):
             )
             return
         if failure.check(IgnoreRequest):
-            self._count("discover/ignored")  # robots.txt or offsite: by design, not an error
-            logger.info("Not fetched: %(url)s", {"url": _url_of(failure)})
+            reason = str(failure.value)
+            if "robots.txt" in reason or not reason:
+                self._count("discover/ignored")  # robots.txt: by design, not an error
+                logger.info(
+                    "Not fetched: %(url)s (%(why)s)", {"url": _url_of(failure), "why": reason}
+                )
+                return
+            # Scrapy's middlewares drop a response that redirects too often or inflates past
+            # DOWNLOAD_MAXSIZE (a gzip bomb): the page is bad, the crawl goes on.
+            kind = "too_many_redirects" if "redirect" in reason else "too_large"
+            self._count(f"fetch/{kind}")
+            logger.warning(
+                "Dropped %(url)s: %(why)s", {"url": _url_of(failure), "why": reason[:300]}
+            )
             return
         kind = failure.type.__name__ if failure.type else "error"
+        if kind == "DownloadCancelledError":  # over DOWNLOAD_MAXSIZE before the body came
+            kind = "too_large"
+        elif kind in ("DownloadTimeoutError", "TimeoutError", "TCPTimedOutError"):
+            kind = "timeout"
         self._count(f"fetch/{kind}")
         logger.error(
             "Fetching %(url)s failed: %(error)s",
