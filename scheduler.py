@@ -22,6 +22,7 @@ config file, reloads the schedule without a restart (an invalid file is logged a
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -158,6 +159,7 @@ class Monitor:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,  # a terminal's Ctrl-C reaches the monitor, not the crawls
+            preexec_fn=_end_with_parent,
         )
         with self.lock:
             self.children[process.pid] = process
@@ -427,6 +429,20 @@ def log_run(run: dict[str, Any], duration: float) -> None:
         message += " (%(reason)s)"
     level = logging.INFO if run["status"] == "finished" else logging.ERROR
     logger.log(level, message, fields, extra={"fields": fields})
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """In the crawl process (Linux): SIGKILL it when the monitor dies, however it dies, so that
+    no orphaned crawl runs on beside the next monitor's. What it stored is committed article by
+    article; the next monitor marks its open run ``killed``."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the next monitor marks the orphan's run when it finds it dead
 
 
 def _last_error(stderr: str) -> str:

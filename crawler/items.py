@@ -11,3 +11,7 @@ from extractors.article import Article
 class ArticleItem:
     outlet: str
     article: Article
+
+    def __repr__(self) -> str:
+        # Scrapy logs a dropped item by its repr: the URL says which, the text would flood.
+        return f"ArticleItem(outlet={self.outlet!r}, url={self.article.url!r})"
