@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import PAGES, SITE, expected_text, normal, wirewatch
+from conftest import PAGES, SITE, expected_text, normal, outlets_config, wirewatch
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -130,3 +130,22 @@ def test_broken_warc_is_an_error_not_a_crash(tmp_path):
     assert counts["errors"] == 1
     assert counts["new"] == 1
     assert "broken.warc.gz" in stderr
+
+
+def test_replay_with_two_jobs_stores_the_same_as_one(tmp_path):
+    variants = SITE.parent / "variants"
+    results = []
+    for jobs in ("1", "2"):
+        folder = tmp_path / f"jobs{jobs}"
+        folder.mkdir()
+        config = folder / "w.toml"
+        config.write_text(outlets_config("http://127.0.0.1:9", folder / "w.db"))
+        done = wirewatch(
+            "--config", str(config), "replay", "--json", "--jobs", jobs, str(SITE), str(variants)
+        )
+        assert done.returncode == 0, done.stderr
+        db = open_db(folder / "w.db")
+        rows = db.execute("select url, story_id, content_hash from articles order by id").fetchall()
+        results.append((json.loads(done.stdout), rows))
+    assert results[0] == results[1]
+    assert results[0][0]["near_duplicates"] == 1 and results[0][0]["updated"] == 1

@@ -186,8 +186,15 @@ def _min_text(ctx: _Context) -> int:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes extracting pages at once (storing stays in one).",
+)
 @pass_context
-def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool) -> None:
+def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool, jobs: int) -> None:
     """Store saved pages (HTML files, folders of them, WARC files) as a crawl would.
 
     Shows a progress bar on a terminal, a progress line every 10 s otherwise, none with --json.
@@ -199,7 +206,7 @@ def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool) -> None:
     db = ctx.open_db()
     total = sum(1 for _ in input_files(paths))
     with Progress(total, "replay", "files", enabled=not as_json) as progress:
-        report = run_replay(db, ctx.config, tracked(iter_pages(paths), progress))
+        report = run_replay(db, ctx.config, tracked(iter_pages(paths), progress), jobs=jobs)
     for source, problem in report.problems:
         click.echo(f"error: {source}: {problem}", err=True)
     counts = report.as_dict()

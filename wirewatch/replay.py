@@ -9,8 +9,9 @@ to an outlet named after its host.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from alerts.record import Ingest
-from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, extract_article
+from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, Article, extract_article
 from extractors.urls import host_of, in_domains
 from storage.articles import DUPLICATE, NEAR_DUPLICATE, NEW, UPDATED
 from wirewatch.config import Config
@@ -120,32 +121,73 @@ def tracked(pages: Iterable[Page], progress: Progress) -> Iterator[Page]:
         progress.update()
 
 
+#: What a worker hands back for one page: the article, or why there is none.
+Extracted = tuple[Article | None, str | None, str]
+
+
+def _extract(page: Page, min_text: int) -> Extracted:
+    result = extract_article(page.body, page.url, page.headers, min_text=min_text)
+    return result.article, result.reason, result.detail
+
+
+def _extracted(pages: Iterable[Page], min_text: int, jobs: int) -> Iterator[tuple[Page, Extracted]]:
+    """Each page with its extraction, in input order; ``jobs`` > 1 extracts in worker processes.
+
+    Only extraction runs in the workers: storing (and the story and alert lookups it makes) stays
+    in this process, one article at a time, so the result is the same whatever ``jobs`` is.
+    """
+    if jobs <= 1:
+        for page in pages:
+            yield page, (None, None, "") if page.problem else _extract(page, min_text)
+        return
+    window: deque[tuple[Page, Future[Extracted] | None]] = deque()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for page in pages:
+            future = None if page.problem else pool.submit(_extract, page, min_text)
+            window.append((page, future))
+            while len(window) > 4 * jobs:
+                yield _done(window.popleft())
+        while window:
+            yield _done(window.popleft())
+
+
+def _done(pending: tuple[Page, Future[Extracted] | None]) -> tuple[Page, Extracted]:
+    page, future = pending
+    return page, future.result() if future is not None else (None, None, "")
+
+
 def replay(
-    db: Database, config: Config, pages: Iterable[Page], report: ReplayReport | None = None
+    db: Database,
+    config: Config,
+    pages: Iterable[Page],
+    report: ReplayReport | None = None,
+    jobs: int = 1,
 ) -> ReplayReport:
-    """Extract and store every page, raising alerts; bad inputs are counted and skipped."""
+    """Extract and store every page, raising alerts; bad inputs are counted and skipped.
+
+    Args:
+        jobs: Processes that extract pages at once (storing stays in this one).
+    """
     report = report or ReplayReport()
     ingest = Ingest(db, config)
-    min_text = config.crawl.min_text
-    for page in pages:
+    for page, (article, reason, detail) in _extracted(pages, config.crawl.min_text, jobs):
         report.counts["seen"] += 1
         if page.problem:
             _bad(report, page.source, page.problem)
             continue
-        result = extract_article(page.body, page.url, page.headers, min_text=min_text)
-        if result.article is None:
-            if result.reason in BAD_INPUT:
-                _bad(report, page.source, f"{result.reason}: {result.detail}")
+        if article is None:
+            if reason in BAD_INPUT:
+                _bad(report, page.source, f"{reason}: {detail}")
             else:
                 report.counts["skipped"] += 1
-                report.counts[f"skipped/{result.reason}"] += 1
+                report.counts[f"skipped/{reason}"] += 1
                 logger.info(
                     "Skipped %(file)s: %(reason)s (%(detail)s)",
-                    {"file": page.source, "reason": result.reason, "detail": result.detail},
+                    {"file": page.source, "reason": reason, "detail": detail},
                 )
             continue
-        outlet = outlet_for(config, result.article.url)
-        stored = ingest.store(result.article, outlet)
+        outlet = outlet_for(config, article.url)
+        stored = ingest.store(article, outlet)
         report.counts[OUTCOME_KEYS[stored.outcome]] += 1
         report.counts["alerts"] += stored.alerts
     return report
