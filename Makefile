@@ -48,6 +48,7 @@ bench: install  ## all benchmarks (about 25 minutes; each script also runs alone
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/throughput.py --copies 5
+	$(BIN)/python bench/crawl.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

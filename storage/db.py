@@ -126,7 +126,7 @@ def m003_alerts(db: Database) -> None:
 
 @migrations()
 def m004_stories(db: Database) -> None:
-    # Imported here: storage.stories needs datasketch, which only this step of opening needs.
+    # Imported here: storage.stories loads numpy, which only this step of opening needs.
     from extractors.urls import url_key
     from storage.stories import band_keys, shingles
 

@@ -3,7 +3,7 @@
 An article joins the story of an earlier article when its normalised text hashes the same (an
 exact copy) or when the Jaccard similarity of their word shingles reaches ``THRESHOLD`` (a
 syndicated copy with light edits, another outlet's leftovers, a cut). Near-duplicate candidates
-come from MinHash signatures (datasketch) cut into ``BANDS`` bands of ``ROWS`` values; each band
+come from MinHash signatures cut into ``BANDS`` bands of ``ROWS`` values; each band
 hashes to a 64-bit key kept in the indexed ``story_bands`` table, so a lookup is ``BANDS`` index
 probes however large the archive. The candidates' texts are then compared exactly, so a chance
 band collision never merges two stories.
@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from datasketch import MinHash
+import numpy as np
 from sqlite_utils import Database
 
 #: Words per shingle.
@@ -34,6 +35,36 @@ THRESHOLD = 0.5
 MAX_CANDIDATES = 20
 
 _WORD = re.compile(r"\w+")
+
+# MinHash exactly as datasketch 2.0 computes it by default ("affine32": SHA-1's first 4 bytes,
+# the MurmurHash3 32-bit finalizer, then a*h+b mod 2^32 with odd a; seed 1), so the band keys of
+# databases written while wirewatch used datasketch stay valid. Its package imports scipy, 40 MB
+# more in every crawl process, for these few lines; tests/test_stories.py pins the values.
+_MAX_HASH = np.uint32(0xFFFFFFFF)
+_generator = np.random.RandomState(1)
+_A = _generator.randint(0, 1 << 31, BANDS * ROWS, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+_B = _generator.randint(0, 1 << 32, BANDS * ROWS, dtype=np.uint32)
+
+
+def _fmix32(values: np.ndarray) -> np.ndarray:
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
+def minhash(shingle_set: Iterable[str]) -> np.ndarray:
+    """The BANDS * ROWS minimum hash values (uint32) of a set of shingles."""
+    hashes = np.array(
+        [struct.unpack("<I", hashlib.sha1(s.encode("utf-8")).digest()[:4])[0] for s in shingle_set],
+        dtype=np.uint32,
+    )
+    if not len(hashes):
+        return np.full(BANDS * ROWS, _MAX_HASH, dtype=np.uint32)
+    with np.errstate(over="ignore"):  # uint32 arithmetic wraps: that is the modulo
+        permuted = _fmix32(hashes).reshape(-1, 1) * _A + _B
+    return permuted.min(axis=0)
 
 
 def words(text: str) -> list[str]:
@@ -63,9 +94,7 @@ def band_keys(shingle_set: Iterable[str]) -> list[int]:
     Texts whose shingle sets have Jaccard similarity ``s`` share at least one key with
     probability ``1 - (1 - s**ROWS) ** BANDS``.
     """
-    sketch = MinHash(num_perm=BANDS * ROWS)
-    sketch.update_batch([s.encode("utf-8") for s in shingle_set])
-    values = sketch.hashvalues
+    values = minhash(shingle_set)
     keys = []
     for band in range(BANDS):
         chunk = values[band * ROWS : (band + 1) * ROWS].tobytes()

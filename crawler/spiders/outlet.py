@@ -6,7 +6,8 @@ deep). Entries older than the outlet's ``max_age`` and URLs already stored (outs
 re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 
 - ``wirewatch/discover/<entries|too_old|known|off_domain|private|over_limit|ignored|failed>``
-- ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``
+- ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``, and
+  ``wirewatch/time/extract_seconds``, the time spent extracting
 - ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,6 +159,7 @@ class OutletSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             self._count("extract/not_html")
             return
+        started = time.perf_counter()
         result = extract_article(
             response.body,
             response.url,
@@ -164,6 +167,10 @@ class OutletSpider(scrapy.Spider):
             selector=self.outlet.selector,
             min_text=self.min_text,
         )
+        stats = self.crawler.stats
+        if stats is not None:
+            key = "wirewatch/time/extract_seconds"
+            stats.set_value(key, stats.get_value(key, 0.0) + time.perf_counter() - started)
         if result.article is not None and depth > 0:
             published = parse_date(result.article.published)
             if published and published < self.oldest:
