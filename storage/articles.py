@@ -102,6 +102,10 @@ def store_article(
                 db.table("articles").update(article_id, {"last_seen": seen})
                 outcome = DUPLICATE
             else:
+                # The text is read only here: a re-fetch of an unchanged page does not need it.
+                (row["text"],) = db.execute(
+                    "select text from articles where id = ?", [article_id]
+                ).fetchone()
                 _update(db, row, article, seen, digest)
                 _set_bands(db, article_id, bands, stories.band_keys(stories.shingles(row["text"])))
                 outcome = UPDATED
@@ -120,7 +124,7 @@ def _find(db: Database, keys: set[str]) -> dict | None:
     marks = ",".join("?" * len(keys))
     cursor = db.execute(
         "select a.id, a.story_id, a.title, a.author, a.published, a.sitename, a.content_hash, "
-        "a.first_seen, a.updated, a.text "
+        "a.first_seen, a.updated "
         "from article_urls u join articles a on a.id = u.article_id "
         f"where u.key in ({marks}) order by a.id limit 1",
         list(keys),
