@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,9 @@ def watches(count: int = 100) -> str:
     return "\n".join(blocks)
 
 
-def replay(folder: Path, jobs: int) -> tuple[float, dict]:
+def replay(folder: Path, jobs: int) -> tuple[float, dict, float]:
+    """Seconds, counts, and the replay process's peak memory in MB (jobs=1 only: the workers
+    of --jobs N are its children, which the kernel does not add to its maximum)."""
     work = folder / f"jobs{jobs}"
     work.mkdir()
     config = work / "w.toml"
@@ -72,7 +75,8 @@ def replay(folder: Path, jobs: int) -> tuple[float, dict]:
         cwd=ROOT,
         check=True,
     )
-    return time.perf_counter() - started, json.loads(done.stdout)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return time.perf_counter() - started, json.loads(done.stdout), peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         for body in bodies:
             trafilatura.extract(body.decode("utf-8", "replace"), include_comments=False)
         bare = time.perf_counter() - started
-        one, counts = replay(folder, 1)
-        two, _ = replay(folder, 2)
+        one, counts, peak = replay(folder, 1)
+        two, _, _ = replay(folder, 2)
     pages = len(bodies)
     lines = [
         f"{pages} pages; replay counts {counts}",
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         lines.append(f"{name:34} {seconds:8.1f} {pages / seconds:8.1f} {bare / seconds:7.2f}x")
     lines.append(f"--jobs 2 vs --jobs 1: {one / two:.2f}x")
+    lines.append(f"peak memory of replay --jobs 1: {peak:.0f} MB")
     print("\n".join(lines))
     (ROOT / "bench" / "throughput.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
