@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from alerts.watches import Match, WatchSet
 from extractors.article import Article
 from extractors.dates import isoformat
-from storage.articles import Change, Stored, store_article
+from storage.articles import Change, Stored, store_article, unchanged
 from storage.db import write_transaction
 from wirewatch.config import Config, WatchConfig
 
@@ -55,6 +55,9 @@ class Ingest:
     def store(self, article: Article, outlet: str, now: datetime | None = None) -> Stored:
         """Store ``article``; alerts for the watches it matches are committed with it."""
         now = now or datetime.now(UTC)
+        if unchanged(self.db, article):
+            # Alerts come only with new or changed text: no need to match a re-fetch.
+            return store_article(self.db, article, outlet, now)
         matches = self.matcher.match(article, outlet)
         if not matches:
             return store_article(self.db, article, outlet, now)

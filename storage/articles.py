@@ -85,20 +85,28 @@ def store_article(
     """
     seen = isoformat(now or datetime.now(UTC))
     digest = text_hash(article.text)
-    urls = {article.url, normalise_url(article.fetched_url)}
-    keys = {url: url_key(url) for url in urls}
-    mine = stories.shingles(article.text)
-    bands = stories.band_keys(mine)
+    keys = _url_keys(article)
+    # The MinHash signature (a millisecond or two) is computed outside the write lock, and not
+    # at all for a re-fetch of an unchanged page, the commonest case in a re-check or a replay.
+    mine: set[str] | None = None
+    bands: list[int] = []
+    if not unchanged(db, article):
+        mine = stories.shingles(article.text)
+        bands = stories.band_keys(mine)
     with write_transaction(db):
         row = _find(db, set(keys.values()))
+        if mine is None and (row is None or not _same_text(db, row, digest)):
+            mine = stories.shingles(article.text)  # it changed since the check: rare
+            bands = stories.band_keys(mine)
         if row is None:
+            assert mine is not None
             story_id, outcome = _story_for(db, digest, mine, bands, article, outlet, seen)
             article_id = _insert(db, article, outlet, seen, digest, story_id)
             _set_bands(db, article_id, bands)
             first_seen = seen
         else:
             article_id, story_id, first_seen = row["id"], row["story_id"], row["first_seen"]
-            if row["content_hash"] == digest or _is_old_version(db, article_id, digest):
+            if _same_text(db, row, digest):
                 db.table("articles").update(article_id, {"last_seen": seen})
                 outcome = DUPLICATE
             else:
@@ -118,6 +126,24 @@ def store_article(
         if on_change is not None and outcome != DUPLICATE:
             alerts = on_change(db, Change(article_id, story_id, first_seen, outcome))
     return Stored(article_id, outcome, story_id, alerts)
+
+
+def unchanged(db: Database, article: Article) -> bool:
+    """True if ``article`` is stored under one of its URL keys with this text, or had it once:
+    storing it again would only move ``last_seen``. A read, outside any write transaction."""
+    row = _find(db, set(_url_keys(article).values()))
+    return row is not None and _same_text(db, row, text_hash(article.text))
+
+
+def _url_keys(article: Article) -> dict[str, str]:
+    """The article's URLs (canonical and fetched), each with its URL key."""
+    urls = {article.url, normalise_url(article.fetched_url)}
+    return {url: url_key(url) for url in urls}
+
+
+def _same_text(db: Database, row: dict, digest: str) -> bool:
+    """The stored article's text, or one of its earlier versions, hashes to ``digest``."""
+    return row["content_hash"] == digest or _is_old_version(db, row["id"], digest)
 
 
 def _find(db: Database, keys: set[str]) -> dict | None:

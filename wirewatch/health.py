@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid, parseaddr
@@ -149,7 +150,7 @@ def _queue_email(db: Database, config: Config, change: Change, stamp: str) -> No
     )
 
 
-def _streak(runs: list[dict], test) -> int:  # type: ignore[no-untyped-def]
+def _streak(runs: list[dict], test: Callable[[dict], bool]) -> int:
     count = 0
     for run in runs:
         if not test(run):
