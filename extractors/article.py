@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import py3langid
 from courlan.filters import is_navigation_page
@@ -21,6 +22,7 @@ from trafilatura import bare_extraction
 from trafilatura.settings import Extractor
 from trafilatura.utils import load_html
 
+from extractors.boilerplate import drop_furniture
 from extractors.dates import isoformat, parse_date
 from extractors.encoding import decode_html
 from extractors.metadata import PageMeta, read_meta
@@ -37,6 +39,12 @@ NO_URL = "no_url"
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SECTION_LINK_DENSITY = 0.5
+HEADLINE_SLUG_WORDS = 4
+# Precision-mode text shorter than this gets a balanced-mode second opinion, which replaces it
+# when it is more than SECOND_OPINION_RATIO times as long (bench/aeb.py: 2 of 181 pages).
+SECOND_OPINION_BELOW = 500
+SECOND_OPINION_RATIO = 2
+_WORDS = re.compile(r"[^\W_]+")
 ERROR_TITLE = re.compile(
     r"\b(404|410|not found|page not found|access denied|server error|error 50\d)\b", re.I
 )
@@ -134,25 +142,28 @@ def extract_article(
         if url is None or url.startswith("http://invalid/"):
             return Extraction(reason=NO_URL, detail="no canonical link or og:url", meta=meta)
 
-    try:
-        # trafilatura's own metadata pass (htmldate, author heuristics) costs about a third of
-        # its time; it runs only where the page's JSON-LD / OpenGraph leave a gap.
-        options = {**_TRAFILATURA_OPTIONS, "with_metadata": not (meta.title and meta.published)}
-        document = bare_extraction(tree, options=Extractor(**options, url=url))
-    except (ValueError, RecursionError, XPathError) as exc:
-        document, failure = None, str(exc)
-    else:
-        failure = ""
+    # trafilatura's own metadata pass (htmldate, author heuristics) costs about a third of its
+    # time; it runs only where the page's JSON-LD / OpenGraph leave a gap.
+    with_metadata = not (meta.title and meta.published)
+    document, failure = _trafilatura(tree, url, with_metadata, precision=True)
+    short = len(getattr(document, "text", None) or "")
+    if short < SECOND_OPINION_BELOW:
+        # Precision mode sometimes keeps only a disclaimer or nothing at all where the article
+        # sits in an unusual container; balanced mode is asked too, and wins if it finds far
+        # more. Few pages are this short, so the second run costs little overall.
+        second, _ = _trafilatura(tree, url, with_metadata, precision=False)
+        if len(getattr(second, "text", None) or "") > SECOND_OPINION_RATIO * short:
+            document, failure = second, ""
     body_text = _selected_text(tree, selector) if selector else None
     if body_text is None:
         body_text = getattr(document, "text", None) or ""
-    body_text = clean_text(body_text)
+    body_text = clean_text(drop_furniture(clean_text(body_text)))
 
     title = _first(getattr(document, "title", None), meta.title, meta.html_title)
     body_text = _without_title(body_text, title)
     if _looks_like_error(title, meta, body_text, min_text):
         return Extraction(reason=ERROR_PAGE, detail=f"title {title!r}", meta=meta)
-    if not meta.is_article_typed and (
+    if not (meta.is_article_typed or headline_url(url, title)) and (
         is_navigation_page(url) or link_density(tree) > SECTION_LINK_DENSITY
     ):
         return Extraction(reason=SECTION_FRONT, detail="links outweigh text", meta=meta)
@@ -173,6 +184,17 @@ def extract_article(
         text=body_text,
     )
     return Extraction(article=article, meta=meta)
+
+
+def _trafilatura(
+    tree: HtmlElement, url: str, with_metadata: bool, *, precision: bool
+) -> tuple[Any, str]:
+    """trafilatura's document for ``tree`` and "", or None and why it failed."""
+    options = {**_TRAFILATURA_OPTIONS, "with_metadata": with_metadata, "precision": precision}
+    try:
+        return bare_extraction(tree, options=Extractor(**options, url=url)), ""
+    except (ValueError, RecursionError, XPathError) as exc:
+        return None, str(exc)
 
 
 def canonical_url(meta: PageMeta, fetched_url: str) -> str:
@@ -203,6 +225,26 @@ def _without_title(text: str, title: str | None) -> str:
     if title and rest and " ".join(first.split()).casefold() == " ".join(title.split()).casefold():
         return rest.lstrip("\n")
     return text
+
+
+def headline_url(url: str, title: str | None) -> bool:
+    """Whether the URL ends in a slug made from the page's headline, as news CMSs name articles
+    ("/news/police-register-break-in-at-clinic"): at least 4 slug words, 3 of them in the title.
+    Such a page is an article even when its menus outweigh its text."""
+    if not title:
+        return False
+    path = urlsplit(url).path.rstrip("/")
+    slug = _WORDS.findall(_folded(path.rpartition("/")[2].rsplit(".", 1)[0]))
+    if len(slug) < HEADLINE_SLUG_WORDS:
+        return False
+    words = set(_WORDS.findall(_folded(title)))
+    return sum(1 for word in set(slug) if len(word) > 1 and word in words) >= 3
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents: slugs drop them ("veículos" becomes "veiculos")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def link_density(tree: HtmlElement) -> float:

@@ -8,9 +8,9 @@ import pytest
 from bench.aeb import DEFAULT_AEB, grams, load, page_counts, run, score, wirewatch_text
 
 AEB = Path(os.environ.get("WIREWATCH_AEB", DEFAULT_AEB))
-# Measured F1 0.963, precision 0.962, recall 0.965 (bench/aeb.py, 2026-11-28); the floor sits
-# just below, so a regression fails.
-FLOOR_F1, FLOOR_PRECISION = 0.960, 0.958
+# Measured F1 0.973, precision 0.969, recall 0.976 (bench/aeb.py, 2026-11-28); the floor is
+# the target, F1 0.970 with precision 0.965 (the target asks 0.960), so a regression fails.
+FLOOR_F1, FLOOR_PRECISION = 0.970, 0.965
 
 
 def test_grams():
