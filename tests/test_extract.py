@@ -1,3 +1,4 @@
+import lxml.html
 import pytest
 from conftest import PAGES, SITE, expected_text, normal
 
@@ -8,7 +9,9 @@ from extractors.article import (
     NOT_HTML,
     SECTION_FRONT,
     TOO_SHORT,
+    doubtful,
     extract_article,
+    strip_inert,
 )
 
 LOCAL = "http://127.0.0.1:8000/"
@@ -156,3 +159,28 @@ def test_implausible_dates_are_dropped():
     article = extract_article(page.encode(), "https://example.org/a/1").article
     assert article.published is None or article.published.startswith(("19", "20"))
     assert "20201" not in (article.published or "")
+
+
+def test_doubtful_texts_get_the_full_comparison():
+    prose = "The ministry said the first batteries would arrive next spring. " * 12
+    assert not doubtful(prose)
+    assert doubtful("Only a disclaimer survived.")  # short
+    menu = "\n".join(["Home", "World", "Business", "Sport", "Opinion"] * 4 + [prose])
+    assert doubtful(menu)  # most lines are menu entries
+    table = "\n".join(f"| {prose[:80]} | {n} |" for n in range(10))
+    assert doubtful(table)  # a layout table flattened into cells
+    assert not doubtful(prose + "\n| a real table | 1 |\n| in the article | 2 |")
+
+
+def test_strip_inert_keeps_json_ld_and_tail_text():
+    tree = lxml.html.fromstring(
+        "<html><head><meta name='x' content='y'><link rel='stylesheet' href='a.css'>"
+        "<script type='application/ld+json'>{}</script><script>var a = 1;</script></head>"
+        "<body><p>Before<script>track()</script> after</p><svg><path d='M0'/></svg>"
+        "<style>p {}</style><iframe src='/ad'></iframe><template><p>t</p></template></body></html>"
+    )
+    strip_inert(tree)
+    assert [e.tag for e in tree.iter("script")] == ["script"]
+    assert tree.find(".//script").get("type") == "application/ld+json"
+    assert not any(tree.iter("meta", "link", "svg", "style", "iframe", "template"))
+    assert tree.find(".//p").text_content() == "Before after"
