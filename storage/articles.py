@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sqlite_utils import Database
 
@@ -56,10 +57,12 @@ class Change:
     outcome: str
 
 
+@lru_cache(maxsize=8)
 def text_hash(text: str) -> str:
     """Hash of the text after NFKC, case folding and whitespace collapsing.
 
     Two texts that differ only in spacing, case or Unicode presentation hash the same.
+    Remembered for the last few texts: storing one article asks for it three times.
     """
     normal = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
@@ -87,19 +90,21 @@ def store_article(
     digest = text_hash(article.text)
     keys = _url_keys(article)
     # The MinHash signature (a millisecond or two) is computed outside the write lock, and not
-    # at all for a re-fetch of an unchanged page, the commonest case in a re-check or a replay.
+    # at all for a re-fetch of an unchanged page, the commonest case in a re-check or a replay,
+    # nor for a verbatim copy of a stored text (a wire story): the stored text's band keys
+    # already lead to its story, and the copy's would be the same keys again.
     mine: set[str] | None = None
     bands: list[int] = []
-    if not unchanged(db, article):
+    if not unchanged(db, article) and not _known_text(db, digest):
         mine = stories.shingles(article.text)
         bands = stories.band_keys(mine)
     with write_transaction(db):
         row = _find(db, set(keys.values()))
-        if mine is None and (row is None or not _same_text(db, row, digest)):
+        changed = row is not None and not _same_text(db, row, digest)
+        if mine is None and (changed or (row is None and not _known_text(db, digest))):
             mine = stories.shingles(article.text)  # it changed since the check: rare
             bands = stories.band_keys(mine)
         if row is None:
-            assert mine is not None
             story_id, outcome = _story_for(db, digest, mine, bands, article, outlet, seen)
             article_id = _insert(db, article, outlet, seen, digest, story_id)
             _set_bands(db, article_id, bands)
@@ -171,10 +176,16 @@ def _is_old_version(db: Database, article_id: int, digest: str) -> bool:
     )
 
 
+def _known_text(db: Database, digest: str) -> bool:
+    """Whether an article with this normalised text is stored (under any URL)."""
+    found = db.execute("select 1 from articles where content_hash = ? limit 1", [digest])
+    return found.fetchone() is not None
+
+
 def _story_for(
     db: Database,
     digest: str,
-    mine: set[str],
+    mine: set[str] | None,
     bands: list[int],
     article: Article,
     outlet: str,
@@ -184,7 +195,11 @@ def _story_for(
     exact = db.execute(
         "select story_id from articles where content_hash = ? order by id limit 1", [digest]
     ).fetchone()
-    story_id = exact[0] if exact else _near_story(db, mine, bands)
+    if exact:
+        story_id = exact[0]
+    else:
+        assert mine is not None  # only a verbatim copy of a stored text comes without shingles
+        story_id = _near_story(db, mine, bands)
     if story_id is None:
         story_id = (
             db.table("stories")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -56,10 +55,9 @@ def _fmix32(values: np.ndarray) -> np.ndarray:
 
 def minhash(shingle_set: Iterable[str]) -> np.ndarray:
     """The BANDS * ROWS minimum hash values (uint32) of a set of shingles."""
-    hashes = np.array(
-        [struct.unpack("<I", hashlib.sha1(s.encode("utf-8")).digest()[:4])[0] for s in shingle_set],
-        dtype=np.uint32,
-    )
+    sha1 = hashlib.sha1
+    prefixes = b"".join([sha1(s.encode("utf-8")).digest()[:4] for s in shingle_set])
+    hashes = np.frombuffer(prefixes, dtype="<u4").astype(np.uint32)
     if not len(hashes):
         return np.full(BANDS * ROWS, _MAX_HASH, dtype=np.uint32)
     with np.errstate(over="ignore"):  # uint32 arithmetic wraps: that is the modulo

@@ -134,6 +134,26 @@ def test_the_same_text_on_another_site_joins_the_story(fresh_db, article):
     )
 
 
+def test_a_verbatim_copy_reuses_the_stored_band_keys(fresh_db, article):
+    first = store_article(fresh_db, article, "ifpnews")
+    bands = fresh_db.execute("select count(*) from story_bands").fetchone()[0]
+    assert bands == stories.BANDS
+    copy = replace(article, url="https://wire.example/a", fetched_url="https://wire.example/a")
+    assert store_article(fresh_db, copy, "wire.example").story_id == first.story_id
+    # the copy adds no band keys of its own: they would be the stored text's keys again
+    assert fresh_db.execute("select count(*) from story_bands").fetchone()[0] == bands
+    # a light edit of the text is still found, through the stored article's keys
+    edited = replace(
+        article,
+        url="https://other.example/b",
+        fetched_url="https://other.example/b",
+        text=article.text.replace("Russian", "Russia's", 1) + "\nReporting by a wire service.",
+    )
+    third = store_article(fresh_db, edited, "other.example")
+    assert (third.outcome, third.story_id) == ("near_duplicate", first.story_id)
+    assert fresh_db.execute("select count(*) from story_bands").fetchone()[0] > bands
+
+
 def test_an_unrelated_article_starts_its_own_story(fresh_db, article):
     first = store_article(fresh_db, article, "ifpnews")
     other = replace(
