@@ -47,7 +47,7 @@ bench: install  ## all benchmarks (about 30 minutes; each script also runs alone
 	$(BIN)/python bench/neardup.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/soak.py
-	$(BIN)/python bench/throughput.py --copies 5
+	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/crawl.py
 
 clean:

@@ -3,7 +3,7 @@
 The pages are the AEB benchmark's, cycled under distinct URLs (each with its own canonical
 link). The crawl runs as users run it (``wirewatch crawl --json``, no politeness delay, 8
 requests at a time to the one local host). Reported: pages per second, the crawl process's
-peak memory (its maximum resident set, from the kernel), and the share of the crawl spent
+peak memory (its resident-set high-water mark, see bench/proc.py), and the share of the crawl spent
 outside extraction (from the spider's ``wirewatch/time/extract_seconds`` stat).
 
 Usage: ``python bench/crawl.py [--pages 2000 500 ...]``; the table goes to ``bench/crawl.txt``.
@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from aeb import DEFAULT_AEB, load  # noqa: E402
+from proc import run_measured  # noqa: E402
 
 from wirewatch.localsite import serve_folder  # noqa: E402
 
@@ -62,31 +60,23 @@ def crawl(count: int) -> dict:
                 f'[[outlets]]\nname = "bench"\nfeeds = ["{base}/feed.xml"]\n'
                 'allow_domains = ["127.0.0.1"]\nmax_age = "100000d"\n'
             )
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            started = time.perf_counter()
-            done = subprocess.run(
+            measured = run_measured(
                 [sys.executable, "-m", "wirewatch", "--config", str(config), "crawl", "--json"],
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-                check=True,
+                ROOT,
             )
-            seconds = time.perf_counter() - started
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        summary = json.loads(done.stdout)[0]
+        summary = json.loads(measured.stdout)[0]
         with sqlite3.connect(folder / "w.db") as db:
             (stats,) = db.execute("select stats from crawl_runs").fetchone()
         stats = json.loads(stats)
     extract = float(stats.get("wirewatch/time/extract_seconds", 0.0))
-    elapsed = float(stats.get("elapsed_time_seconds", seconds))
+    elapsed = float(stats.get("elapsed_time_seconds", measured.seconds))
     return {
         "pages": count,
         "fetched": summary["fetched"],
         "stored": summary["new"] + summary["near_duplicates"],
-        "seconds": seconds,
-        "pages_per_s": summary["fetched"] / seconds,
-        # A child's ru_maxrss only counts if it beat every earlier child: run sizes ascending.
-        "peak_mb": max(peak, before) / 1024,
+        "seconds": measured.seconds,
+        "pages_per_s": summary["fetched"] / measured.seconds,
+        "peak_mb": measured.peak_mb,
         "outside_extraction": 1 - extract / elapsed if elapsed else 0.0,
     }
 

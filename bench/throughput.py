@@ -3,12 +3,17 @@
 Pages: the 181 AEB pages, written as HTML files with their URL as canonical link (``--copies N``
 repeats them N times under distinct URLs, a larger corpus). Measured, in this order:
 
-* bare ``trafilatura.extract(html, include_comments=False)`` over every page, in this process;
+* bare ``trafilatura.extract(html, include_comments=False)`` over every page file, in a fresh
+  Python process that imports trafilatura and reads the files;
 * ``wirewatch replay --json --jobs 1`` and ``--jobs 2`` into fresh SQLite files with 100 watches:
-  extract, dedup, store, match, as a user runs it (process start included).
+  extract, dedup, store, match, as a user runs it.
 
-Usage: ``python bench/throughput.py [--copies 1]``; prints pages per second and the ratios,
-and keeps the last run's table in ``bench/throughput.txt``.
+Both sides are timed the same way, from process start to exit, so the ratio compares the work
+done per page and neither side is charged for start-up the other is spared.
+
+Usage: ``python bench/throughput.py [--copies 1,5,20] [--repeat 3]`` (corpus sizes: 181, 905
+and 3,620 pages; rounds per size, the machine being shared and noisy); prints a table of time,
+pages per second, ratios and peak memory per size, and keeps it in ``bench/throughput.txt``.
 """
 
 from __future__ import annotations
@@ -16,24 +21,24 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
+import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import trafilatura  # noqa: E402
 from aeb import DEFAULT_AEB, load  # noqa: E402
+from proc import Measured, run_measured  # noqa: E402
 
 
-def write_corpus(folder: Path, copies: int) -> list[bytes]:
+def write_corpus(folder: Path, copies: int) -> int:
+    """Write ``copies`` x 181 page files into ``folder``; their number."""
     pages = load(DEFAULT_AEB)
-    bodies = []
+    written = 0
     for copy in range(copies):
         for index, (key, body, _url, _) in enumerate(pages):
             canonical = f"https://bench{copy}.example/{key}"
@@ -42,8 +47,8 @@ def write_corpus(folder: Path, copies: int) -> list[bytes]:
             if marked == body:
                 marked = link + body
             (folder / f"{copy:03d}-{index:03d}.html").write_bytes(marked)
-            bodies.append(marked)
-    return bodies
+            written += 1
+    return written
 
 
 def watches(count: int = 100) -> str:
@@ -59,53 +64,88 @@ def watches(count: int = 100) -> str:
     return "\n".join(blocks)
 
 
-def replay(folder: Path, jobs: int) -> tuple[float, dict, float]:
-    """Seconds, counts, and the replay process's peak memory in MB (jobs=1 only: the workers
-    of --jobs N are its children, which the kernel does not add to its maximum)."""
-    work = folder / f"jobs{jobs}"
-    work.mkdir()
-    config = work / "w.toml"
-    config.write_text(f'[storage]\ndatabase = "{work / "w.db"}"\n\n' + watches())
-    started = time.perf_counter()
+BARE = """
+import sys
+from pathlib import Path
+import trafilatura
+for path in sorted(Path(sys.argv[1]).iterdir()):
+    trafilatura.extract(path.read_bytes().decode("utf-8", "replace"), include_comments=False)
+"""
+
+
+def bare_trafilatura(pages: Path) -> Measured:
+    """A fresh process importing trafilatura and extracting every page, measured."""
+    return run_measured([sys.executable, "-c", BARE, str(pages)], ROOT)
+
+
+def replay(folder: Path, pages: Path, jobs: int) -> Measured:
+    """``wirewatch replay --json --jobs JOBS`` into a fresh database, measured."""
+    folder.mkdir()
+    config = folder / "w.toml"
+    config.write_text(f'[storage]\ndatabase = "{folder / "w.db"}"\n\n' + watches())
     command = [sys.executable, "-m", "wirewatch", "--config", str(config), "replay", "--json"]
-    done = subprocess.run(
-        [*command, "--jobs", str(jobs), str(folder / "pages")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return time.perf_counter() - started, json.loads(done.stdout), peak
+    return run_measured([*command, "--jobs", str(jobs), str(pages)], ROOT)
+
+
+def measure(copies: int, repeat: int) -> dict:
+    """One corpus size, ``repeat`` rounds of bare trafilatura, replay --jobs 1 and --jobs 2,
+    in that order; the median of each figure (ratios are taken within a round)."""
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "pages").mkdir()
+        pages = write_corpus(folder / "pages", copies)
+        for n in range(repeat):
+            bare = bare_trafilatura(folder / "pages")
+            one = replay(folder / f"{n}-jobs1", folder / "pages", 1)
+            two = replay(folder / f"{n}-jobs2", folder / "pages", 2)
+            counts = json.loads(one.stdout)
+            size = (folder / f"{n}-jobs1" / "w.db").stat().st_size / 1e6
+            rounds.append(
+                {
+                    "bare": bare.seconds,
+                    "bare_peak": bare.peak_mb,
+                    "one": one.seconds,
+                    "two": two.seconds,
+                    "peak": one.peak_mb,
+                    "db_mb": size,
+                    "vs_bare": bare.seconds / one.seconds,
+                    "cpu_vs_bare": bare.cpu_seconds / one.cpu_seconds,
+                    "two_vs_one": one.seconds / two.seconds,
+                }
+            )
+    row: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    row["vs_bare_range"] = (min(r["vs_bare"] for r in rounds), max(r["vs_bare"] for r in rounds))
+    row["two_range"] = (min(r["two_vs_one"] for r in rounds), max(r["two_vs_one"] for r in rounds))
+    return {"pages": pages, "counts": counts, **row}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=1)
+    parser.add_argument(
+        "--copies", default="1,5,20", help="corpus sizes, as copies of the 181 pages (1,5,20)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per size (3)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "pages").mkdir()
-        bodies = write_corpus(folder / "pages", args.copies)
-        started = time.perf_counter()
-        for body in bodies:
-            trafilatura.extract(body.decode("utf-8", "replace"), include_comments=False)
-        bare = time.perf_counter() - started
-        one, counts, peak = replay(folder, 1)
-        two, _, _ = replay(folder, 2)
-    pages = len(bodies)
+    rows = [measure(int(copies), args.repeat) for copies in args.copies.split(",")]
     lines = [
-        f"{pages} pages; replay counts {counts}",
-        f"{'path':34} {'seconds':>8} {'pages/s':>8} {'vs bare':>8}",
+        f"medians of {args.repeat} rounds; ratios within a round, their range in brackets",
+        "",
+        "pages | bare s | replay s | pages/s | vs bare | vs bare, CPU time | --jobs 2 s "
+        "| jobs 2 vs 1 | peak MB bare | peak MB replay | database MB",
+        "---|---|---|---|---|---|---|---|---|---|---",
     ]
-    for name, seconds in (
-        ("bare trafilatura.extract", bare),
-        ("wirewatch replay --jobs 1", one),
-        ("wirewatch replay --jobs 2", two),
-    ):
-        lines.append(f"{name:34} {seconds:8.1f} {pages / seconds:8.1f} {bare / seconds:7.2f}x")
-    lines.append(f"--jobs 2 vs --jobs 1: {one / two:.2f}x")
-    lines.append(f"peak memory of replay --jobs 1: {peak:.0f} MB")
+    for r in rows:
+        low, high = r["vs_bare_range"]
+        low2, high2 = r["two_range"]
+        lines.append(
+            f"{r['pages']:,} | {r['bare']:.1f} | {r['one']:.1f} | {r['pages'] / r['one']:.1f} "
+            f"| {r['vs_bare']:.2f}x ({low:.2f}-{high:.2f}) | {r['cpu_vs_bare']:.2f}x "
+            f"| {r['two']:.1f} "
+            f"| {r['two_vs_one']:.2f}x ({low2:.2f}-{high2:.2f}) "
+            f"| {r['bare_peak']:.0f} | {r['peak']:.0f} | {r['db_mb']:.0f}"
+        )
+    lines += ["", *(f"{r['pages']} pages: replay counts {r['counts']}" for r in rows)]
     print("\n".join(lines))
     (ROOT / "bench" / "throughput.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
