@@ -41,7 +41,7 @@ lint: install
 
 check: lint test
 
-bench: install  ## all benchmarks (about 30 minutes; each script also runs alone)
+bench: install  ## all benchmarks (about 45 minutes; each script also runs alone)
 	$(BIN)/python bench/aeb.py
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/neardup.py
