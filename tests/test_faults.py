@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -331,7 +332,13 @@ def test_kill_9_of_the_monitor_takes_its_crawls_down_and_a_restart_carries_on(tm
     stuck_runs = runs(tmp_path / "run.db", "stuck")
     # The run the kill interrupted was closed by the next monitor.
     assert stuck_runs[0]["status"] == "killed" and stuck_runs[0]["finished"]
-    assert "1 crawl run(s) left open by a dead process marked killed" in restarted.log
+    # The kill may also catch the other outlet's crawl (it runs every 2 s): every run the dead
+    # monitor left open is marked killed by the next one.
+    found = re.search(
+        r"(\d+) crawl run\(s\) left open by a dead process marked killed", restarted.log
+    )
+    left_open = [r for r in runs(tmp_path / "run.db")[:before] if r["status"] == "killed"]
+    assert found and int(found[1]) == len(left_open) >= 1, restarted.log
     assert all(r["status"] != "running" for r in runs(tmp_path / "run.db"))
 
 
