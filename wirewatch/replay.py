@@ -145,7 +145,10 @@ def _extracted(pages: Iterable[Page], min_text: int, jobs: int) -> Iterator[tupl
         for page in pages:
             future = None if page.problem else pool.submit(_extract, page, min_text)
             window.append((page, future))
-            while len(window) > 4 * jobs:
+            # Pages are stored in input order, so a slow page holds the ones behind it; a deep
+            # window keeps the workers busy meanwhile (16 per worker: 4-9 % faster than 4 with
+            # --jobs 2 over 905 pages, a few MB of pages in flight).
+            while len(window) > 16 * jobs:
                 yield _done(window.popleft())
         while window:
             yield _done(window.popleft())
