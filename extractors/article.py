@@ -158,8 +158,9 @@ def extract_article(
         # trafilatura's fast mode skips comparing its choice with readability and jusText,
         # a third of its time; the comparison is run where the result looks wrong.
         document, failure = _trafilatura(tree, url, precision=True, fast=False)
+    article_like = meta.is_article_typed or headline_url(url, title)
     short = len(getattr(document, "text", None) or "")
-    if short < SECOND_OPINION_BELOW and (meta.is_article_typed or headline_url(url, title)):
+    if short < SECOND_OPINION_BELOW and article_like:
         # Precision mode sometimes keeps only a disclaimer, or nothing, of an article in an
         # unusual container; balanced mode is asked too and wins if it finds far more. Only
         # for pages that say they are articles, so a section front is not extracted twice.
@@ -172,9 +173,7 @@ def extract_article(
     body_text = _without_title(body_text, title)
     if _looks_like_error(title, meta, body_text, min_text):
         return Extraction(reason=ERROR_PAGE, detail=f"title {title!r}", meta=meta)
-    if not (meta.is_article_typed or headline_url(url, title)) and (
-        is_navigation_page(url) or link_density(tree) > SECTION_LINK_DENSITY
-    ):
+    if not article_like and (is_navigation_page(url) or link_density(tree) > SECTION_LINK_DENSITY):
         return Extraction(reason=SECTION_FRONT, detail="links outweigh text", meta=meta)
     if len(body_text) < min_text:
         detail = failure or f"{len(body_text)} characters of text"
@@ -225,13 +224,8 @@ def strip_inert(tree: HtmlElement) -> None:
         if element.tag != "script" or element.get("type") != "application/ld+json"
     ]
     for element in doomed:
-        parent = element.getparent()
-        if parent is None:
-            continue
-        if element.tail and element.tail.strip():
+        if element.getparent() is not None:
             element.drop_tree()  # keeps the tail text
-        else:
-            parent.remove(element)
 
 
 def doubtful(text: str) -> bool:
