@@ -57,15 +57,15 @@ class Ingest:
         now = now or datetime.now(UTC)
         if unchanged(self.db, article):
             # Alerts come only with new or changed text: no need to match a re-fetch.
-            return store_article(self.db, article, outlet, now)
+            return store_article(self.db, article, outlet, now, is_unchanged=True)
         matches = self.matcher.match(article, outlet)
         if not matches:
-            return store_article(self.db, article, outlet, now)
+            return store_article(self.db, article, outlet, now, is_unchanged=False)
 
         def on_change(db: Database, change: Change) -> int:
             return self._record(db, matches, change, now)
 
-        return store_article(self.db, article, outlet, now, on_change=on_change)
+        return store_article(self.db, article, outlet, now, on_change=on_change, is_unchanged=False)
 
     def _record(
         self,

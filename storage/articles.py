@@ -79,12 +79,15 @@ def store_article(
     outlet: str,
     now: datetime | None = None,
     on_change: OnChange | None = None,
+    is_unchanged: bool | None = None,
 ) -> Stored:
     """Insert or refresh one article, in one transaction.
 
     Args:
         on_change: Runs in the same transaction when the article is new or its text changed,
             so what it writes (alerts) is committed with the article or not at all.
+        is_unchanged: What :func:`unchanged` just said of ``article``, if the caller asked
+            it; None asks it here. Either way the write transaction checks again.
     """
     seen = isoformat(now or datetime.now(UTC))
     digest = text_hash(article.text)
@@ -95,7 +98,9 @@ def store_article(
     # already lead to its story, and the copy's would be the same keys again.
     mine: set[str] | None = None
     bands: list[int] = []
-    if not unchanged(db, article) and not _known_text(db, digest):
+    if is_unchanged is None:
+        is_unchanged = unchanged(db, article)
+    if not is_unchanged and not _known_text(db, digest):
         mine = stories.shingles(article.text)
         bands = stories.band_keys(mine)
     with write_transaction(db):
