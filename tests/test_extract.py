@@ -1,7 +1,9 @@
+import lxml.etree
 import lxml.html
 import pytest
 from conftest import PAGES, SITE, expected_text, normal
 from trafilatura.metadata import extract_metadata
+from trafilatura.utils import load_html
 
 from extractors.article import (
     EMPTY,
@@ -233,3 +235,23 @@ def test_language_is_detected_on_the_text_not_its_first_line():
     article = extract_article(html.encode(), "https://example.de/politik/lieferungen").article
     assert article.text.startswith("BERLIN")
     assert article.language == "de"
+
+
+def test_pages_with_forms_extract_with_lxmls_c_element_lookup():
+    """trafilatura's parser gives plain HtmlElements (no lxml.html form classes): a page with a
+    sign-up form, a search box and a select still gives its article, and its trees keep the
+    lxml.html API that trafilatura and htmldate use."""
+    prose = "The ministry said the first batteries would arrive next spring, officials said. " * 6
+    page = (
+        "<html><head><title>Deliveries begin</title></head><body>"
+        "<form action='/search'><label for='q'>Search</label><input id='q' name='q'>"
+        "<select name='s'><option>All</option></select></form>"
+        f"<article><h1>Deliveries begin</h1><p>{prose}</p>"
+        "<form action='/subscribe'><label>Email</label><input type='email' name='e'>"
+        "<textarea name='t'></textarea><button>Sign up</button></form></article></body></html>"
+    )
+    tree = load_html(page)
+    assert {type(e) for e in tree.iter(lxml.etree.Element)} == {lxml.html.HtmlElement}
+    assert tree.find(".//label").text_content() == "Search"
+    article = extract_article(page.encode(), "https://example.org/world/deliveries-begin").article
+    assert article.text == prose.strip()
