@@ -100,17 +100,17 @@ def store_article(
     bands: list[int] = []
     if is_unchanged is None:
         is_unchanged = unchanged(db, article)
-    if not is_unchanged and not _known_text(db, digest):
+    if not is_unchanged and _text_story(db, digest) is None:
         mine = stories.shingles(article.text)
         bands = stories.band_keys(mine)
     with write_transaction(db):
         row = _find(db, set(keys.values()))
-        changed = row is not None and not _same_text(db, row, digest)
-        if mine is None and (changed or (row is None and not _known_text(db, digest))):
-            mine = stories.shingles(article.text)  # it changed since the check: rare
-            bands = stories.band_keys(mine)
         if row is None:
-            story_id, outcome = _story_for(db, digest, mine, bands, article, outlet, seen)
+            exact = _text_story(db, digest)
+            if exact is None and mine is None:
+                mine = stories.shingles(article.text)  # it changed since the check: rare
+                bands = stories.band_keys(mine)
+            story_id, outcome = _story_for(db, exact, mine, bands, article, outlet, seen)
             article_id = _insert(db, article, outlet, seen, digest, story_id)
             _set_bands(db, article_id, bands)
             first_seen = seen
@@ -120,6 +120,9 @@ def store_article(
                 db.table("articles").update(article_id, {"last_seen": seen})
                 outcome = DUPLICATE
             else:
+                if mine is None:
+                    mine = stories.shingles(article.text)  # it changed since the check: rare
+                    bands = stories.band_keys(mine)
                 # The text is read only here: a re-fetch of an unchanged page does not need it.
                 (row["text"],) = db.execute(
                     "select text from articles where id = ?", [article_id]
@@ -181,29 +184,32 @@ def _is_old_version(db: Database, article_id: int, digest: str) -> bool:
     )
 
 
-def _known_text(db: Database, digest: str) -> bool:
-    """Whether an article with this normalised text is stored (under any URL)."""
-    found = db.execute("select 1 from articles where content_hash = ? limit 1", [digest])
-    return found.fetchone() is not None
+def _text_story(db: Database, digest: str) -> int | None:
+    """The story of the first stored article with this normalised text (under any URL)."""
+    found = db.execute(
+        "select story_id from articles where content_hash = ? order by id limit 1", [digest]
+    ).fetchone()
+    return found[0] if found else None
 
 
 def _story_for(
     db: Database,
-    digest: str,
+    exact: int | None,
     mine: set[str] | None,
     bands: list[int],
     article: Article,
     outlet: str,
     seen: str,
 ) -> tuple[int, str]:
-    """The story a new article joins (creating one if none fits), and the outcome."""
-    exact = db.execute(
-        "select story_id from articles where content_hash = ? order by id limit 1", [digest]
-    ).fetchone()
-    if exact:
-        story_id = exact[0]
+    """The story a new article joins (creating one if none fits), and the outcome.
+
+    ``exact`` is the story of a stored article with the same text, if there is one; only then
+    may ``mine`` (the article's shingles) be None.
+    """
+    if exact is not None:
+        story_id: int | None = exact
     else:
-        assert mine is not None  # only a verbatim copy of a stored text comes without shingles
+        assert mine is not None
         story_id = _near_story(db, mine, bands)
     if story_id is None:
         story_id = (
