@@ -61,6 +61,8 @@ class Item:
     snippets: list[Snippet]
     #: Other outlets that published the same story.
     also: tuple[str, ...] = ()
+    #: Why the stored text may not be the whole article, if it may not.
+    doubt: str | None = None
 
     @property
     def link(self) -> str | None:

@@ -317,7 +317,7 @@ def _deliver(
 def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
     rows = db.execute(
         "select a.title, a.url, a.outlet, coalesce(a.published, a.first_seen), l.snippets, "
-        "s.outlets from alerts l join articles a on a.id = l.article_id "
+        "s.outlets, a.doubt from alerts l join articles a on a.id = l.article_id "
         "left join stories s on s.id = a.story_id where l.email_id = ? "
         "order by coalesce(a.published, a.first_seen) desc, l.id",
         [email_id],
@@ -330,8 +330,9 @@ def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
             date=(date or "")[:16].replace("T", " "),
             snippets=[[(text, bool(mark)) for text, mark in s] for s in json.loads(snippets)],
             also=tuple(o for o in json.loads(outlets or "[]") if o != outlet),
+            doubt=doubt,
         )
-        for title, url, outlet, date, snippets, outlets in rows[:limit]
+        for title, url, outlet, date, snippets, outlets, doubt in rows[:limit]
     ]
     return items, max(0, len(rows) - limit)
 

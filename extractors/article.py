@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -37,7 +38,7 @@ from trafilatura.utils import HTML_PARSER, load_html
 from extractors.boilerplate import drop_furniture
 from extractors.dates import isoformat, parse_date
 from extractors.encoding import decode_html
-from extractors.metadata import PageMeta, read_meta
+from extractors.metadata import PageMeta, person, read_meta
 from extractors.urls import normalise_url, resolve_url
 
 # Reasons a page is not stored, also used as stat names (wirewatch/extract/<reason>).
@@ -48,6 +49,18 @@ ERROR_PAGE = "error_page"
 SECTION_FRONT = "section_front"
 TOO_SHORT = "too_short"
 NO_URL = "no_url"
+BAD_URL = "bad_url"
+WALL = "wall"
+OVER_BUDGET = "over_budget"
+
+#: A page with more elements than this is not extracted at all: the largest of the 262 real
+#: pages of AEB and news-pages has 2,485, a link farm of 4 MB has 200,000, and trafilatura's
+#: time grows faster than the page (bench/hostile.py).
+MAX_ELEMENTS = 100_000
+#: Seconds one page's extraction may take (``[crawl] page_budget``): a further pass (full
+#: mode, a second opinion) starts only if it should end within it, and a page whose first pass
+#: alone overran it is skipped.
+PAGE_BUDGET = 10.0
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SECTION_LINK_DENSITY = 0.5
@@ -63,6 +76,15 @@ ERROR_TITLE = re.compile(
 )
 _SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|p|article)\b", re.I)
 _BLANK_LINES = re.compile(r"\n{3,}")
+# What a consent, login or paywall page says in place of the article: a listed page whose only
+# (short) text is this is not stored.
+_WALL_WORDS = re.compile(
+    r"\b(cookies?|consent|privacy settings|subscribe|subscription|subscribers?|sign in|log ?in"
+    r"|register|paywall|enable javascript|access denied|are you a robot|captcha)\b",
+    re.I,
+)
+# A standfirst (the lead under the headline) shorter than this is not looked for.
+LEAD_MIN = 60
 
 # Gathered once: trafilatura's options for news pages (precision first: chrome in the text
 # means false alerts). Only the URL changes per call.
@@ -105,6 +127,8 @@ class Article:
     language: str | None
     sitename: str | None
     text: str
+    #: Why the text may not be the whole article (a listed page kept against a rule), or None.
+    doubt: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,23 +155,36 @@ def extract_article(
     *,
     selector: str | None = None,
     min_text: int = 200,
+    listed: bool = False,
+    budget: float = PAGE_BUDGET,
 ) -> Extraction:
-    """Extract the article a page holds.
+    """Extract the article a page holds. Never raises on bad input: the reason says what is bad.
 
     Args:
         body: The raw bytes as served (after content decoding).
-        url: The URL the page was fetched from; None for a saved page, whose canonical link or
-            og:url then gives it.
+        url: The URL the page was fetched from (http, https, or file for a saved page); None
+            for a saved page, whose canonical link or og:url then gives it.
         headers: Response headers; ``Content-Type`` and ``Content-Language`` are read.
         selector: An outlet's own CSS or XPath (starting with "/") for the article text,
             overriding trafilatura's choice of text.
         min_text: Fewer characters of text than this is not an article.
+        listed: The outlet's own feed or sitemap lists this page as an item. It is then an
+            article unless it plainly is not (an error page, no text, a consent or login wall,
+            a site's front page): a page that a section-page crawl would refuse as link-heavy
+            or short is kept, with ``Article.doubt`` saying why.
+        budget: Seconds the extraction may take; see ``PAGE_BUDGET``.
 
     Returns:
         An :class:`Extraction` with ``article`` set, or with ``reason`` one of ``empty``,
-        ``not_html``, ``unparsable``, ``no_url``, ``error_page``, ``section_front``,
-        ``too_short``.
+        ``not_html``, ``unparsable``, ``bad_url``, ``no_url``, ``error_page``,
+        ``section_front``, ``too_short``, ``wall``, ``over_budget``.
     """
+    started = time.perf_counter()
+    if url is not None:
+        try:
+            normalise_url(url)
+        except ValueError as exc:
+            return Extraction(reason=BAD_URL, detail=str(exc))
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = lowered.get("content-type", "")
     if not body or not body.strip():
@@ -165,6 +202,11 @@ def extract_article(
         return Extraction(reason=UNPARSABLE, detail=str(exc))
     if tree is None:
         return Extraction(reason=UNPARSABLE, detail="no HTML tree")
+    elements = sum(1 for _ in tree.iter())
+    if elements > MAX_ELEMENTS:
+        return Extraction(
+            reason=OVER_BUDGET, detail=f"{elements:,} elements, more than {MAX_ELEMENTS:,}"
+        )
     meta = read_meta(tree)
     if url is None:
         url = resolve_url(meta.canonical, "http://invalid/") or resolve_url(
@@ -176,32 +218,58 @@ def extract_article(
     found = _fill_gaps(tree, url, meta)
     title = _first(found.title, meta.html_title)
     body_text = _selected_text(tree, selector) if selector else None
+    lead = _standfirst(tree, meta.description) if body_text is None else None
     strip_inert(tree)
     document, failure = _trafilatura(tree, url, precision=True, fast=True)
-    if doubtful(getattr(document, "text", None) or ""):
+    first_pass = time.perf_counter() - started
+    if first_pass > budget:
+        detail = f"extraction took {first_pass:.1f}s, over the page budget of {budget:g}s"
+        return Extraction(reason=OVER_BUDGET, detail=detail, meta=meta)
+
+    def affordable(cost: float) -> bool:
+        """Whether a further pass, expected to cost ``cost`` seconds, ends within budget."""
+        return time.perf_counter() - started + cost <= budget
+
+    # Full mode compares with readability and jusText: about twice a fast pass.
+    if doubtful(getattr(document, "text", None) or "") and affordable(2 * first_pass):
         # trafilatura's fast mode skips comparing its choice with readability and jusText,
         # a third of its time; the comparison is run where the result looks wrong.
         document, failure = _trafilatura(tree, url, precision=True, fast=False)
     article_like = meta.is_article_typed or headline_url(url, title)
     short = len(getattr(document, "text", None) or "")
-    if short < SECOND_OPINION_BELOW and article_like:
+    if short < SECOND_OPINION_BELOW and (article_like or listed) and affordable(2 * first_pass):
         # Precision mode sometimes keeps only a disclaimer, or nothing, of an article in an
         # unusual container; balanced mode is asked too and wins if it finds far more. Only
-        # for pages that say they are articles, so a section front is not extracted twice.
+        # for pages that say they are articles, or that the outlet's feed lists, so a section
+        # front is not extracted twice.
         second, _ = _trafilatura(tree, url, precision=False, fast=False)
         if len(getattr(second, "text", None) or "") > SECOND_OPINION_RATIO * short:
             document, failure = second, ""
     if body_text is None:
         body_text = getattr(document, "text", None) or ""
     body_text = clean_text(drop_furniture(clean_text(body_text)))
-    body_text = _without_title(body_text, title)
+    body_text = _without_title(_with_lead(body_text, lead), title)
     if _looks_like_error(title, meta, body_text, min_text):
         return Extraction(reason=ERROR_PAGE, detail=f"title {title!r}", meta=meta)
-    if not article_like and (is_navigation_page(url) or link_density(tree) > SECTION_LINK_DENSITY):
-        return Extraction(reason=SECTION_FRONT, detail="links outweigh text", meta=meta)
+    doubts = []
+    if not article_like:
+        # A site's front page is never an article; a link-heavy page is a section front
+        # unless the outlet's own feed lists it (then the links are its chrome).
+        if _is_front(url) or is_navigation_page(url):
+            return Extraction(reason=SECTION_FRONT, detail="a front or section page", meta=meta)
+        if link_density(tree) > SECTION_LINK_DENSITY:
+            if not listed:
+                return Extraction(reason=SECTION_FRONT, detail="links outweigh text", meta=meta)
+            doubts.append("links outweigh text")
     if len(body_text) < min_text:
         detail = failure or f"{len(body_text)} characters of text"
-        return Extraction(reason=TOO_SHORT, detail=detail, meta=meta)
+        if not listed or not body_text:
+            return Extraction(reason=TOO_SHORT, detail=detail, meta=meta)
+        if _WALL_WORDS.search(body_text):
+            return Extraction(
+                reason=WALL, detail=f"a consent, login or subscription wall ({detail})", meta=meta
+            )
+        doubts.append(f"short: {len(body_text)} characters of text")
 
     published = parse_date(found.published)
     language = meta.language or _content_language(lowered) or _detect_language(body_text)
@@ -209,11 +277,12 @@ def extract_article(
         url=canonical_url(meta, url),
         fetched_url=url,
         title=_clip(title, 1000),
-        author=_clip(_first(found.author), 500),
+        author=_clip(person(_first(found.author)), 500),
         published=isoformat(published) if published else None,
         language=language,
         sitename=_clip(_first(found.sitename), 200),
         text=body_text,
+        doubt="; ".join(doubts) or None,
     )
     return Extraction(article=article, meta=meta)
 
@@ -389,6 +458,41 @@ def _selected_text(tree: HtmlElement, selector: str) -> str | None:
             if line:
                 blocks.append(line)
     return "\n".join(blocks) if blocks else None
+
+
+def _standfirst(tree: HtmlElement, description: str | None) -> str | None:
+    """The text of the visible block that repeats the page's description, if there is one:
+    the standfirst (lead) that many news layouts set apart above the article body, where
+    trafilatura's precision mode often leaves it out. Read before inert elements go."""
+    if not description or len(description) < LEAD_MIN:
+        return None
+    wanted = " ".join(description.split())
+    body = tree.find(".//body")
+    if body is None:
+        return None
+    probe = wanted[:40]
+    for node in body.xpath(".//text()[contains(normalize-space(.), $probe)]", probe=probe):
+        parent = node.getparent()
+        if parent is None or parent.tag in _INERT or parent.tag in ("a", "title", "noscript"):
+            continue
+        # The block holding the text, not an inline element inside it.
+        while parent.tag in ("span", "strong", "b", "em", "i") and parent.getparent() is not None:
+            parent = parent.getparent()
+        text = " ".join(parent.text_content().split())
+        if text.startswith(wanted[: len(wanted) - 3].rstrip(". …")) and len(text) < 2 * len(wanted):
+            return text
+    return None
+
+
+def _with_lead(text: str, lead: str | None) -> str:
+    """``text`` with the standfirst ``lead`` put first where the extraction left it out."""
+    if not lead or not text or _folded_words(lead[:LEAD_MIN]) in _folded_words(text):
+        return text
+    return f"{lead}\n{text}"
+
+
+def _folded_words(text: str) -> str:
+    return " ".join(_WORDS.findall(text.casefold()))
 
 
 def _looks_like_error(title: str | None, meta: PageMeta, text: str, min_text: int) -> bool:

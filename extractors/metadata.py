@@ -6,7 +6,9 @@ canonical link and the declared language, all from an already parsed lxml tree.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,7 @@ class PageMeta:
     sitename: str | None = None
     is_article_typed: bool = False
     html_title: str | None = None
+    description: str | None = None
 
 
 def read_meta(tree: HtmlElement) -> PageMeta:
@@ -68,7 +71,7 @@ def read_meta(tree: HtmlElement) -> PageMeta:
         og_url=meta.get("og:url"),
         og_type=og_type,
         title=_text(ld, "headline") or meta.get("og:title") or meta.get("twitter:title"),
-        author=_author(ld) or meta.get("article:author") or meta.get("author"),
+        author=_author(ld) or person(meta.get("article:author")) or person(meta.get("author")),
         published=_text(ld, "datePublished")
         or meta.get("article:published_time")
         or meta.get("og:article:published_time")
@@ -81,6 +84,7 @@ def read_meta(tree: HtmlElement) -> PageMeta:
         html_title=(title_element.text_content().strip() or None)
         if title_element is not None
         else None,
+        description=meta.get("og:description") or meta.get("description"),
     )
 
 
@@ -117,7 +121,21 @@ def _first_article_ld(tree: HtmlElement) -> dict[str, Any] | None:
     return None
 
 
+_URL = re.compile(r"(?:https?:)?//|www\.", re.I)
+
+
+def person(value: str | None) -> str | None:
+    """An author's name, or None for what is not one: OpenGraph's ``article:author`` is a
+    profile URL by its specification, and some pages put one in ``author`` too."""
+    if not value:
+        return None
+    name = " ".join(html.unescape(value).split())
+    return None if not name or _URL.match(name) else name
+
+
 def _text(ld: dict[str, Any] | None, key: str) -> str | None:
+    """A JSON-LD string, with the HTML entities that CMSs leave in it decoded
+    (``&#8216;`` becomes a quote)."""
     if not ld:
         return None
     value = ld.get(key)
@@ -125,7 +143,7 @@ def _text(ld: dict[str, Any] | None, key: str) -> str | None:
         value = value[0]
     if isinstance(value, dict):
         value = value.get("name") or value.get("@value")
-    return value.strip() or None if isinstance(value, str) else None
+    return " ".join(html.unescape(value).split()) or None if isinstance(value, str) else None
 
 
 def _author(ld: dict[str, Any] | None) -> str | None:
@@ -135,9 +153,9 @@ def _author(ld: dict[str, Any] | None) -> str | None:
     items = authors if isinstance(authors, list) else [authors]
     names = []
     for item in items:
-        name = item.get("name") if isinstance(item, dict) else item
-        if isinstance(name, str) and name.strip():
-            names.append(name.strip())
+        name = person(item.get("name") if isinstance(item, dict) else item)
+        if isinstance(name, str) and name:
+            names.append(name)
     return "; ".join(names) or None
 
 

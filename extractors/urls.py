@@ -11,16 +11,23 @@ import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+import tldextract
 from courlan.clean import normalize_url, scrub_url
+
+# The public suffix list as tldextract ships it: no download at run time.
+_SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def normalise_url(url: str) -> str:
-    """Return the normal form of an absolute http(s) URL.
+    """Return the normal form of an absolute http(s) URL; a ``file:`` URL (a saved page's own
+    address) is kept as it is, without its fragment.
 
     Raises:
-        ValueError: ``url`` is not an absolute http(s) URL.
+        ValueError: ``url`` is not an absolute http(s) or file URL.
     """
     parts = urlsplit(url.strip())
+    if parts.scheme.lower() == "file" and parts.path:
+        return urlunsplit(parts._replace(scheme="file", fragment=""))
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
         raise ValueError(f"not an absolute http(s) URL: {url!r}")
     normal = urlsplit(normalize_url(scrub_url(url)))
@@ -103,6 +110,23 @@ def private_target(url: str) -> bool:
 def host_of(url: str) -> str:
     """The URL's host, lower-cased and without a leading ``www.``."""
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")
+
+
+def registrable_domain(url: str) -> str:
+    """The domain a URL's host belongs to, by the public suffix list: ``bbc.co.uk`` for
+    ``https://feeds.bbc.co.uk/x``; an IP address or a single-label name stays as it is."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not host:
+        return ""
+    found = _SUFFIXES(host)
+    if found.suffix and found.domain:
+        return f"{found.domain}.{found.suffix}"
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        # A name under a suffix the list does not know (.test, .internal): its last two labels.
+        return ".".join(host.split(".")[-2:])
 
 
 def in_domains(url: str, domains: list[str]) -> bool:

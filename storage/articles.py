@@ -274,6 +274,7 @@ def _insert(
                 "text": article.text,
                 "content_hash": digest,
                 "story_id": story_id,
+                "doubt": article.doubt,
             }
         )
         .last_pk
@@ -305,6 +306,7 @@ def _update(db: Database, row: dict, article: Article, seen: str, digest: str) -
             "sitename": article.sitename or row["sitename"],
             "text": article.text,
             "content_hash": digest,
+            "doubt": article.doubt,
         },
     )
 

@@ -201,6 +201,13 @@ def m005_monitor(db: Database) -> None:
     db.table("emails").add_column("body", str)
 
 
+@migrations()
+def m006_doubt(db: Database) -> None:
+    # Why an article's text may not be the whole article: a page its outlet's feed lists, kept
+    # though a rule for section-page links would have refused it (extractors.article).
+    db.table("articles").add_column("doubt", str)
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

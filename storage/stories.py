@@ -132,7 +132,8 @@ def read_story(db: Database, story_id: int) -> dict | None:
     story["outlets"] = json.loads(story["outlets"])
     cursor = db.execute(
         "select id, outlet, url, title, author, published, first_seen, last_seen, updated, "
-        "language, content_hash, text from articles where story_id = ? order by first_seen, id",
+        "language, content_hash, text, doubt from articles where story_id = ? "
+        "order by first_seen, id",
         [story_id],
     )
     columns = [c[0] for c in cursor.description]
