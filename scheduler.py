@@ -23,6 +23,7 @@ config file, reloads the schedule without a restart (an invalid file is logged a
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -44,7 +45,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from storage.db import open_db
-from storage.runs import KILLED, TIMEOUT, close_abandoned, settle_run
+from storage.runs import KILLED, TIMEOUT, close_abandoned, problems_of, settle_run
 from wirewatch.config import Config, OutletConfig, load_config
 from wirewatch.errors import WirewatchError
 from wirewatch.health import check_outlet
@@ -409,7 +410,12 @@ def terminate(process: subprocess.Popen[str], wait: float = TERMINATE_WAIT) -> N
 
 
 def log_run(run: dict[str, Any], duration: float) -> None:
-    """The one line per run: outlet, status, duration, pages, new articles, errors."""
+    """The one line per run: outlet, status, duration, pages, new articles, errors, and what
+    kept it from reading the outlet, in words (then at WARNING)."""
+    try:
+        problems = problems_of(json.loads(run.get("stats") or "{}"))
+    except ValueError:
+        problems = []
     fields = {
         "event": "crawl",
         "outlet": run["outlet"],
@@ -420,6 +426,8 @@ def log_run(run: dict[str, Any], duration: float) -> None:
         "updated": run["articles_updated"] or 0,
         "errors": run["errors"] or 0,
         "reason": run["reason"] or "",
+        "problems": problems,
+        "why": "; ".join(problems),
     }
     message = (
         "crawl %(outlet)s %(status)s in %(duration).1fs: %(pages)d pages, %(new)d new, "
@@ -427,7 +435,12 @@ def log_run(run: dict[str, Any], duration: float) -> None:
     )
     if run["status"] != "finished":
         message += " (%(reason)s)"
-    level = logging.INFO if run["status"] == "finished" else logging.ERROR
+        level = logging.ERROR
+    elif problems:
+        message += " (%(why)s)"
+        level = logging.WARNING
+    else:
+        level = logging.INFO
     logger.log(level, message, fields, extra={"fields": fields})
 
 

@@ -53,5 +53,6 @@ def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
         "WIREWATCH_RECHECK": crawl.recheck,
         "WIREWATCH_MIN_TEXT": crawl.min_text,
         "WIREWATCH_MAX_PAGES": crawl.max_pages,
+        "WIREWATCH_PAGE_BUDGET": crawl.page_budget,
     }.items():
         settings.set(key, value, priority="spider")

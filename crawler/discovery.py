@@ -1,14 +1,18 @@
 """Read article links and their dates out of feeds (RSS 2.0, Atom, JSON Feed) and sitemaps.
 
-Sitemaps include Google News sitemaps (``news:publication_date``) and sitemap indexes. XML is
-parsed without resolving entities or touching the network, so an entity bomb stays inert.
+Sitemaps include Google News sitemaps (``news:publication_date``), sitemap indexes, plain-text
+sitemaps (one URL a line) and RSS/Atom feeds given as sitemaps, as search engines accept them.
+A page's ``<loc>`` is the ``<url>`` element's own; the image, video and news extensions' URLs
+are never taken for it. XML is parsed without resolving entities or touching the network, so
+an entity bomb stays inert.
 """
 
 from __future__ import annotations
 
 import calendar
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
@@ -32,6 +36,21 @@ class Entry:
     title: str | None = None
 
 
+@dataclass(frozen=True)
+class Sitemap:
+    """What a sitemap holds: ``kind`` is "urlset", "sitemapindex", "text" or "feed"."""
+
+    kind: str
+    entries: list[Entry] = field(default_factory=list)
+    #: Something wrong that did not stop the reading (a file cut off), or "".
+    warning: str = ""
+
+
+NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
+_FEED_ROOTS = {"rss", "feed", "RDF", "channel"}
+_URL_LINE = re.compile(r"https?://\S+\Z", re.I)
+
+
 def parse_feed(body: bytes, base_url: str, content_type: str = "") -> list[Entry]:
     """Entries of an RSS 2.0, Atom or JSON Feed document.
 
@@ -50,10 +69,13 @@ def parse_feed(body: bytes, base_url: str, content_type: str = "") -> list[Entry
         sanitize_html=False,
     )
     if not parsed.get("version") and not parsed.entries:
-        problem = parsed.get("bozo_exception")
-        raise DiscoveryError(f"not a feed: {problem or 'no RSS, Atom or JSON Feed found'}")
+        problem = str(parsed.get("bozo_exception") or "") or "no RSS, Atom or JSON Feed found"
+        raise DiscoveryError(f"not a feed: {problem}")
+    atom = str(parsed.get("version", "")).startswith("atom")
     entries = []
     for item in parsed.entries:
+        if atom and not item.get("links"):
+            continue  # an Atom <id> names an entry; it is not where the entry can be read
         link = item.get("link") or _alternate(item)
         if not link:
             continue
@@ -105,14 +127,19 @@ def _parse_json_feed(body: bytes) -> list[Entry]:
     return entries
 
 
-def parse_sitemap(body: bytes) -> tuple[str, list[Entry]]:
-    """The kind of a sitemap ("urlset" or "sitemapindex") and its entries.
+def parse_sitemap(body: bytes, base_url: str = "") -> Sitemap:
+    """The entries of a sitemap, a sitemap index, a plain-text sitemap or a feed given as one.
 
-    For a Google News sitemap the date is ``news:publication_date``, else ``lastmod``.
+    For a Google News sitemap the date is ``news:publication_date``, else ``lastmod``. A file
+    cut off in the middle keeps the URLs before the cut, and says so in ``warning``.
 
     Raises:
-        DiscoveryError: The body is not a sitemap.
+        DiscoveryError: The body is none of these; the message says why.
     """
+    if not body.strip():
+        raise DiscoveryError("not a sitemap: the file is empty")
+    if body.lstrip()[:1] != b"<":
+        return _text_sitemap(body)
     parser_args = {
         "recover": True,
         "resolve_entities": False,
@@ -124,32 +151,64 @@ def parse_sitemap(body: bytes) -> tuple[str, list[Entry]]:
         events = etree.iterparse(BytesIO(body), events=("start", "end"), **parser_args)
         _, root = next(events)
     except (etree.XMLSyntaxError, StopIteration) as exc:
-        raise DiscoveryError(f"not a sitemap: {exc or 'empty document'}") from None
+        raise DiscoveryError(f"not a sitemap: {str(exc) or 'no XML element found'}") from None
     kind = etree.QName(root).localname
+    if kind in _FEED_ROOTS:
+        return Sitemap("feed", parse_feed(body, base_url))
     if kind not in {"urlset", "sitemapindex"}:
-        raise DiscoveryError(f"not a sitemap: root element <{kind}>")
+        raise DiscoveryError(
+            f"not a sitemap: the root element is <{kind}>, not <urlset> or <sitemapindex>"
+        )
     entries = []
     try:
         for event, element in events:
             if event != "end" or etree.QName(element).localname not in {"url", "sitemap"}:
                 continue
-            fields = {
-                etree.QName(child).localname: (child.text or "").strip()
-                for child in element.iter()
-                if isinstance(child.tag, str)
-            }
-            if fields.get("loc"):
-                entries.append(
-                    Entry(
-                        url=fields["loc"],
-                        published=parse_date(
-                            fields.get("publication_date") or fields.get("lastmod")
-                        ),
-                        title=fields.get("title") or None,
-                    )
-                )
+            entry = _sitemap_entry(element)
+            if entry is not None:
+                entries.append(entry)
             element.clear()
     except etree.XMLSyntaxError as exc:
         if not entries:
-            raise DiscoveryError(f"not a sitemap: {exc}") from None
-    return kind, entries
+            raise DiscoveryError(f"not a sitemap: {str(exc) or 'broken XML'}") from None
+    warning = ""
+    if not re.search(rb"</(?:\w+:)?" + kind.encode() + rb">\s*\Z", body):
+        # Cut off: the last <loc> may be cut too; keep it only if its closing tag came.
+        if entries and not re.search(re.escape(entries[-1].url.encode()) + rb"\s*</", body):
+            entries.pop()
+        warning = f"the file is cut off after {len(entries)} URLs"
+    return Sitemap(kind, entries, warning)
+
+
+def _sitemap_entry(element: Any) -> Entry | None:
+    """The entry of one ``<url>`` or ``<sitemap>`` element: its own ``<loc>`` and
+    ``<lastmod>``, and a Google News date and title; image and video URLs are not its loc."""
+    own: dict[str, str] = {}
+    for child in element:
+        namespace = etree.QName(child).namespace if isinstance(child.tag, str) else "-"
+        if namespace is None or "sitemap/" in namespace:  # sitemaps.org's, or Google's older one
+            own.setdefault(etree.QName(child).localname, (child.text or "").strip())
+    if not own.get("loc"):
+        return None
+    news = {
+        etree.QName(child).localname: (child.text or "").strip()
+        for child in element.iter(f"{{{NEWS_NS}}}*")
+    }
+    return Entry(
+        url=own["loc"],
+        published=parse_date(news.get("publication_date") or own.get("lastmod")),
+        title=news.get("title") or None,
+    )
+
+
+def _text_sitemap(body: bytes) -> Sitemap:
+    """A plain-text sitemap: one absolute URL a line (sitemaps.org), UTF-8."""
+    text = body.decode("utf-8", errors="replace").lstrip("\ufeff")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    urls = [line for line in lines if _URL_LINE.match(line)]
+    if not urls or len(urls) < len(lines) / 2:
+        raise DiscoveryError(
+            "not a sitemap: neither XML nor a text file of URLs, one a line "
+            f"(it begins {text[:40]!r})"
+        )
+    return Sitemap("text", [Entry(url=url) for url in urls])

@@ -14,6 +14,8 @@ of our own carry the ``WIREWATCH_`` prefix:
   ``[crawl] min_text``).
 - ``WIREWATCH_MAX_PAGES``: article pages one run may request; the rest wait for the next run
   (from ``[crawl] max_pages``).
+- ``WIREWATCH_PAGE_BUDGET``: seconds one page's extraction may take (from ``[crawl]
+  page_budget``; ``extractors.article.PAGE_BUDGET``).
 - ``WIREWATCH_RECORD_RUNS``: record each run in ``crawl_runs`` (default True).
 """
 
@@ -30,6 +32,7 @@ WIREWATCH_DB = os.environ.get("WIREWATCH_DB", "")
 WIREWATCH_RECHECK = 2 * 3600
 WIREWATCH_MIN_TEXT = 200
 WIREWATCH_MAX_PAGES = 500
+WIREWATCH_PAGE_BUDGET = 10.0
 WIREWATCH_RECORD_RUNS = True
 
 # Politeness; the values from [crawl] replace these.
@@ -49,6 +52,11 @@ REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 
+DOWNLOADER_MIDDLEWARES = {
+    # robots.txt failures in one line, not a traceback (crawler/robots.py).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.RobotsTxtMiddleware": 100,
+}
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 EXTENSIONS = {"crawler.runs.CrawlRunRecorder": 500}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,24 @@ FINISHED = "finished"
 FAILED = "failed"
 KILLED = "killed"
 TIMEOUT = "timeout"
+
+#: Keys of a run's stats: what kept it from reading its outlet, in words (a list), and its
+#: configured sources, all and failed.
+PROBLEMS = "wirewatch/problems"
+SOURCES = "wirewatch/sources/total"
+SOURCES_FAILED = "wirewatch/sources/failed"
+
+
+def problems_of(stats: Mapping[str, Any]) -> list[str]:
+    """The problems a run recorded, from its stats."""
+    found = stats.get(PROBLEMS) or []
+    return [str(p) for p in found] if isinstance(found, list) else [str(found)]
+
+
+def unreadable(stats: Mapping[str, Any]) -> bool:
+    """Whether none of the run's configured sources could be read."""
+    total = int(stats.get(SOURCES, 0) or 0)
+    return total > 0 and int(stats.get(SOURCES_FAILED, 0) or 0) >= total
 
 
 def start_run(db: Database, outlet: str, now: datetime | None = None) -> int:

@@ -73,6 +73,15 @@ def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def doubtful(db_path: Path) -> int:
+    """Articles stored with a doubt about their text."""
+    db = open_db(db_path)
+    try:
+        return db.execute("select count(doubt) from articles").fetchone()[0]
+    finally:
+        db.close()
+
+
 def runs(db_path: Path, outlet: str | None = None) -> list[dict]:
     if not db_path.exists():
         return []
@@ -378,8 +387,11 @@ def test_a_redesigned_outlet_turns_unhealthy_once_and_recovers_once(
         daemon = Daemon(config, env={"WIREWATCH_SMTP_URL": f"smtp://127.0.0.1:{port}"})
         try:
             wait_for(lambda: len(runs(tmp_path / "run.db", "wire")) >= 2, 60, "two healthy runs")
-            # A redesign: the feed's new links lead to pages the extractor cannot read.
+            # A redesign: the feed's new links lead to pages the extractor cannot read. They
+            # are stored, as the feed lists them, but with a doubt, run after run.
             publish("section", ["r1.html", "r2.html", "r3.html"])
+            wait_for(lambda: doubtful(tmp_path / "run.db") == 3, 60, "the first three kept")
+            publish("section", ["r4.html", "r5.html", "r6.html"])
             wait_for(lambda: len(handler.messages) >= 1, 60, "the unhealthy email")
             status = wirewatch("--config", str(config), "status", "--json")
             (row,) = json.loads(status.stdout)["outlets"]
@@ -406,4 +418,7 @@ def test_a_redesigned_outlet_turns_unhealthy_once_and_recovers_once(
     assert "most pages are not articles in 2 runs in a row" in handler.messages[0].get_content()
     status = json.loads(wirewatch("--config", str(config), "status", "--json").stdout)
     assert status["outlets"][0]["health"] == "healthy"
-    assert status["outlets"][0]["new_24h"] == 1
+    # the article (a2 is a1 again, by its canonical link), and the six section pages the feed
+    # listed, kept with their doubt
+    assert status["outlets"][0]["new_24h"] == 7
+    assert status["outlets"][0]["doubtful_24h"] == 6

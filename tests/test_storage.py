@@ -49,6 +49,7 @@ def test_schema_is_migrated_once(db_path):
         "m003_alerts",
         "m004_stories",
         "m005_monitor",
+        "m006_doubt",
     ]
 
 

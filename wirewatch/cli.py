@@ -93,7 +93,12 @@ def check(ctx: _Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_context
 def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
-    """Crawl the named OUTLETS (all by default) once, now, and print a summary."""
+    """Crawl the named OUTLETS (all by default) once, now, and print a summary.
+
+    What kept an outlet from being read (an unreachable feed, a sitemap that is not one) is one
+    line each on stderr; the exit status is 1 if a crawl did not finish or none of an outlet's
+    sources could be read.
+    """
     from wirewatch.crawl import run_crawls
 
     config = ctx.config
@@ -121,6 +126,8 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
             "skipped": s.skipped,
             "errors": s.errors,
             "alerts": s.count("alerts"),
+            "problems": s.problems,
+            "unreadable": s.unreadable,
         }
         for s in summaries
     ]
@@ -136,7 +143,12 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
                 f"{row['near_duplicates']:>6} {row['updated']:>7} "
                 f"{row['duplicates']:>5} {row['errors']:>6} {row['alerts']:>6}  {skipped}"
             )
-    if any(s.reason != "finished" for s in summaries):
+    for row in rows:
+        for problem in row["problems"]:
+            click.echo(f"{row['outlet']}: {problem}", err=True)
+        if row["unreadable"]:
+            click.echo(f"{row['outlet']}: none of its sources could be read", err=True)
+    if any(s.reason != "finished" or s.unreadable for s in summaries):
         sys.exit(1)
 
 
@@ -271,6 +283,8 @@ def story(ctx: _Context, ident: int, article: bool, as_json: bool) -> None:
             f"    published {item['published'] or '?'}, first seen {item['first_seen']}, "
             f"{len(item['text'])} characters"
         )
+        if item.get("doubt"):
+            click.echo(f"    the text may be incomplete: {item['doubt']}")
         for version in item["versions"]:
             click.echo(
                 f"    earlier version fetched {version['fetched']}: "
@@ -460,6 +474,13 @@ def status(ctx: _Context, as_json: bool) -> None:
         click.echo(" ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
         if row["health"] == "unhealthy":
             click.echo(f"  {row['health_reason']} (since {_when(row['health_since'])})")
+        elif row["problems"]:
+            click.echo(f"  last run: {'; '.join(row['problems'])}")
+        if row["doubtful_24h"]:
+            click.echo(
+                f"  {row['doubtful_24h']} of the new articles kept though their text may be "
+                "incomplete (wirewatch story ID --article shows why)"
+            )
     alerts, emails = report["alerts"], report["emails"]
     click.echo(
         f"\nalerts: {alerts['pending']} pending, {alerts['sent']} sent, {alerts['failed']} failed;"

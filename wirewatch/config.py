@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from extractors.urls import registrable_domain
 from wirewatch.errors import ConfigError
 from wirewatch.units import parse_duration, parse_size
 
@@ -84,6 +85,7 @@ class CrawlConfig(_Section):
     recheck: Seconds = 2 * 3600.0
     min_text: int = Field(default=200, ge=0)
     max_pages: int = Field(default=500, ge=1)
+    page_budget: Seconds = 10.0
 
     @field_validator("user_agent")
     @classmethod
@@ -137,15 +139,18 @@ class OutletConfig(_Section):
         return self
 
     @property
+    def sources(self) -> list[str]:
+        """Every configured source URL: feeds, sitemaps, section pages."""
+        return [*self.feeds, *self.sitemaps, *self.start_urls]
+
+    @property
     def domains(self) -> list[str]:
-        """The hosts this outlet's articles live on: allow_domains, else its source URLs' hosts."""
+        """The domains this outlet's articles live on: ``allow_domains``, else the registrable
+        domains of its sources (``feeds.bbci.co.uk`` gives ``bbci.co.uk``). The crawler adds
+        the hosts of the items the outlet's own feeds and sitemaps list."""
         if self.allow_domains:
             return [d.lower().removeprefix("www.") for d in self.allow_domains]
-        hosts = {
-            (urlsplit(u).hostname or "").removeprefix("www.")
-            for u in [*self.feeds, *self.sitemaps, *self.start_urls]
-        }
-        return sorted(h for h in hosts if h)
+        return sorted({registrable_domain(u) for u in self.sources} - {""})
 
 
 class WatchConfig(_Section):

@@ -15,6 +15,7 @@ from scrapy.settings import Settings
 
 from crawler.context import error_count
 from crawler.spiders.outlet import OutletSpider
+from storage.runs import problems_of, unreadable
 
 SUMMARY_KEYS = {
     "fetched": "downloader/response_count",
@@ -56,6 +57,16 @@ class CrawlSummary:
     def errors(self) -> int:
         return error_count(self.stats)
 
+    @property
+    def problems(self) -> list[str]:
+        """What kept the crawl from reading the outlet, in words."""
+        return problems_of(self.stats)
+
+    @property
+    def unreadable(self) -> bool:
+        """None of the outlet's sources could be read."""
+        return unreadable(self.stats)
+
 
 def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "INFO") -> Settings:
     settings = Settings()
@@ -70,10 +81,20 @@ def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "IN
 
 
 def run_crawls(
-    outlets: list[str], config_path: Path, db_path: Path | None, log_level: str = "INFO"
+    outlets: list[str],
+    config_path: Path,
+    db_path: Path | None,
+    log_level: str = "INFO",
+    overrides: dict[str, Any] | None = None,
 ) -> list[CrawlSummary]:
-    """Crawl the named outlets once, at the same time, and wait for all of them."""
+    """Crawl the named outlets once, at the same time, and wait for all of them.
+
+    Args:
+        overrides: Scrapy settings above the project's and the config's (a test's resolver).
+    """
     settings = crawl_settings(config_path, db_path, log_level)
+    for key, value in (overrides or {}).items():
+        settings.set(key, value, priority="cmdline")
     process = CrawlerProcess(settings)
     crawlers = []
     for name in outlets:

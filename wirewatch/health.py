@@ -6,8 +6,12 @@ After every run the monitor compares the outlet's latest runs with the threshold
 * ``failures`` runs in a row that did not finish (crashed, timed out, killed);
 * ``quiet_runs`` finished runs in a row without a new article, where earlier runs had some;
 * ``extraction_runs`` runs in a row where most pages (below ``extraction_ok``) were not
-  articles: a redesign that the extractor no longer reads;
-* ``feed_errors`` runs in a row with a feed or sitemap that could not be read.
+  articles, or were kept only because the outlet's feed lists them: a redesign that the
+  extractor no longer reads;
+* ``feed_errors`` runs in a row that could not read the outlet: a feed, sitemap or section
+  page unreachable (DNS, refused, TLS, timeout, an HTTP error), not a feed or sitemap, a feed
+  with no items, robots.txt unreachable or forbidding every article, most links off the
+  outlet's domains (``crawler.problems`` names them in the run's stats).
 
 An outlet turns unhealthy when one of them holds and healthy again when none does. Each turn is
 one row in ``outlet_health`` and one email to ``[email] operator``, queued in the outbox as
@@ -28,6 +32,7 @@ from sqlite_utils import Database
 
 from extractors.dates import isoformat
 from storage.db import write_transaction
+from storage.runs import problems_of
 from wirewatch.config import Config, HealthConfig
 
 logger = logging.getLogger(__name__)
@@ -57,16 +62,32 @@ def problems(runs: list[dict], rules: HealthConfig) -> list[str]:
     quiet = _streak(done, lambda r: not r["articles_new"])
     if quiet >= rules.quiet_runs and any(r["articles_new"] for r in done[quiet:]):
         found.append(f"no new article in {quiet} runs in a row (earlier runs had some)")
-    failing = _streak(done, lambda r: _extraction_failing(r, rules))
+    # A run with few pages and no clean article says nothing of the extractor (a quiet run of
+    # an outlet whose pages are stored): judged on the others.
+    judged = [
+        r for r in done if _extraction(r)[0] or _extraction(r)[1] >= rules.extraction_min_pages
+    ]
+    failing = _streak(judged, lambda r: _extraction_failing(r, rules))
     if failing >= rules.extraction_runs:
-        ok, total = _extraction(done[0])
+        ok, total = _extraction(judged[0])
         found.append(
             f"most pages are not articles in {failing} runs in a row "
             f"(last run: {ok} of {total} pages extracted)"
         )
-    feeds = _streak(done, lambda r: _stats(r).get("wirewatch/discover/failed", 0) > 0)
+    feeds = _streak(done, lambda r: bool(run_problems(r)))
     if feeds >= rules.feed_errors:
-        found.append(f"feeds or sitemaps failed in {feeds} runs in a row")
+        last = "; ".join(run_problems(done[0]))
+        found.append(f"feeds or sitemaps failed in {feeds} runs in a row (last: {last})")
+    return found
+
+
+def run_problems(run: dict) -> list[str]:
+    """What kept ``run`` from reading its outlet, in words (its stats' ``wirewatch/problems``);
+    runs recorded before those words were kept say only that a feed failed."""
+    stats = _stats(run)
+    found = problems_of(stats)
+    if not found and stats.get("wirewatch/discover/failed", 0) > 0:
+        found = ["a feed or sitemap could not be read"]
     return found
 
 
@@ -167,9 +188,13 @@ def _stats(run: dict) -> dict:
 
 
 def _extraction(run: dict) -> tuple[int, int]:
+    """Pages extracted cleanly, and pages extracted at all, in ``run``. A page kept only because
+    its outlet's feed lists it (``wirewatch/doubtful``) is stored but not clean: when most are
+    such, the outlet's pages changed under the extractor."""
     stats = _stats(run)
     counts = {k: v for k, v in stats.items() if k.startswith("wirewatch/extract/")}
-    return int(counts.get("wirewatch/extract/ok", 0)), int(sum(counts.values()))
+    ok = int(counts.get("wirewatch/extract/ok", 0)) - int(stats.get("wirewatch/doubtful", 0))
+    return max(ok, 0), int(sum(counts.values()))
 
 
 def _extraction_failing(run: dict, rules: HealthConfig) -> bool:

@@ -1,19 +1,23 @@
 """Push saved pages through the same extract -> store path as a crawl.
 
-Inputs are HTML files, folders of them (searched recursively) and WARC files (``.warc``,
-``.warc.gz``). A page's URL is its canonical link or og:url (a WARC record's target URI where
-the page names none). A page belongs to the configured outlet whose domains hold its URL, else
-to an outlet named after its host.
+Inputs are HTML files, folders of them (searched recursively), WARC files (``.warc``,
+``.warc.gz``, also gzipped whole rather than record by record) and ARC files (``.arc``,
+``.arc.gz``). Pages are a WARC's ``response`` records and its ``resource`` records that hold
+HTML (how Webrecorder stores pages). A page's URL is its canonical link or og:url (a WARC
+record's target URI where the page names none). A page belongs to the configured outlet whose
+domains hold its URL, else to an outlet named after its host.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
@@ -29,7 +33,7 @@ from wirewatch.progress import Progress
 logger = logging.getLogger(__name__)
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz")
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 BAD_INPUT = {EMPTY, NOT_HTML, UNPARSABLE, "truncated", "unreadable"}
 COUNT_KEYS = (
     "seen",
@@ -215,21 +219,69 @@ def _truncation(body: bytes) -> str | None:
 
 
 def _warc_pages(file: Path) -> Iterator[Page]:
+    """The HTML pages of a WARC or ARC file; a file or record that cannot be read is a Page
+    with its problem, in words."""
+    pages = 0  # pages and problems yielded
+    read = 0  # records read, so that a second pass (a WARC gzipped whole) starts after them
     try:
         with file.open("rb") as stream:
-            for number, record in enumerate(ArchiveIterator(stream), start=1):
-                if record.rec_type != "response":
-                    continue
-                url = record.rec_headers.get_header("WARC-Target-URI") or ""
-                if not url.startswith(("http://", "https://")) or record.http_headers is None:
-                    # warcio reads almost anything as a record; a response without an HTTP
-                    # target and headers is not one.
-                    yield Page(f"{file}#{number}", b"", problem="not a WARC response record")
-                    continue
-                headers = dict(record.http_headers.headers)
-                kind = record.http_headers.get_header("Content-Type", "")
-                if "html" not in kind.lower():
-                    continue
-                yield Page(f"{file}#{number}", record.content_stream().read(), url, headers)
-    except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
-        yield Page(str(file), b"", problem=f"unreadable WARC: {exc}")
+            for number, page in _archive_records(stream, file):
+                read = number
+                pages += page is not None
+                if page is not None:
+                    yield page
+    except ArchiveLoadFailed as exc:
+        message = " ".join(str(exc).split())
+        if "non-chunked gzip" not in message:
+            yield Page(str(file), b"", problem=f"unreadable WARC: {message or 'not a WARC file'}")
+            return
+        # Gzipped as one stream instead of one gzip member a record, as warcio expects: the
+        # file is valid, read through gzip instead.
+        try:
+            with gzip.open(file, "rb") as stream:
+                for number, page in _archive_records(stream, file):
+                    if number > read and page is not None:
+                        pages += 1
+                        yield page
+        except (ArchiveLoadFailed, OSError, EOFError, ValueError) as again:
+            detail = " ".join(str(again).split()) or type(again).__name__
+            yield Page(str(file), b"", problem=f"unreadable WARC: {detail}")
+            return
+    except (OSError, EOFError, ValueError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        yield Page(str(file), b"", problem=f"unreadable WARC: {detail}")
+        return
+    if not pages:
+        problem = "no HTML page in it (no HTML response or resource record)"
+        yield Page(str(file), b"", problem=problem)
+
+
+def _archive_records(stream: Any, file: Path) -> Iterator[tuple[int, Page | None]]:
+    """Each record of a WARC or ARC stream, numbered: a Page, or None for one that holds no
+    page (request, metadata, an image)."""
+    arc = ".arc" in file.name.lower()
+    for number, record in enumerate(ArchiveIterator(stream, arc2warc=arc), start=1):
+        source = f"{file}#{number}"
+        if record.rec_type not in ("response", "resource"):
+            yield number, None
+            continue
+        url = record.rec_headers.get_header("WARC-Target-URI") or ""
+        if record.rec_type == "resource":
+            kind = record.rec_headers.get_header("Content-Type", "")
+            if "html" not in kind.lower():
+                yield number, None
+                continue
+            yield number, Page(source, record.content_stream().read(), url or None, {})
+            continue
+        if not url.startswith(("http://", "https://")) or record.http_headers is None:
+            # warcio reads almost anything as a record; a response without an HTTP target and
+            # headers is not one.
+            problem = "a response record without an HTTP target URI and headers"
+            yield number, Page(source, b"", problem=problem)
+            continue
+        headers = dict(record.http_headers.headers)
+        kind = record.http_headers.get_header("Content-Type", "")
+        if "html" not in kind.lower():
+            yield number, None
+            continue
+        yield number, Page(source, record.content_stream().read(), url, headers)

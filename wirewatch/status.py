@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlite_utils import Database
 
 from extractors.dates import isoformat
 from scheduler import next_due, outlet_trigger
+from storage.runs import problems_of
 from wirewatch.config import Config
 
 
@@ -20,7 +22,7 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
     for outlet in config.outlets:
         _, _, schedule = outlet_trigger(config, outlet)
         cursor = db.execute(
-            "select started, finished, status, pages_fetched, articles_new, errors, reason "
+            "select started, finished, status, pages_fetched, articles_new, errors, reason, stats "
             "from crawl_runs where outlet = ? order by started desc, id desc limit 1",
             [outlet.name],
         )
@@ -30,10 +32,16 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
         health = db.execute(
             "select state, reason, since from outlet_health where outlet = ?", [outlet.name]
         ).fetchone()
-        (new_24h,) = db.execute(
-            "select count(*) from articles where outlet = ? and first_seen >= ?",
+        (new_24h, doubtful_24h) = db.execute(
+            "select count(*), count(doubt) from articles where outlet = ? and first_seen >= ?",
             [outlet.name, day_ago],
         ).fetchone()
+        problems = []
+        if last:
+            try:
+                problems = problems_of(json.loads(last.pop("stats") or "{}"))
+            except ValueError:
+                problems = []
         outlets.append(
             {
                 "outlet": outlet.name,
@@ -44,6 +52,8 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
                 "health_reason": health[1] if health else "",
                 "health_since": health[2] if health else None,
                 "new_24h": new_24h,
+                "doubtful_24h": doubtful_24h,
+                "problems": problems,
             }
         )
     alerts = dict(db.execute("select status, count(*) from alerts group by status").fetchall())

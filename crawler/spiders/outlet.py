@@ -9,6 +9,13 @@ re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 - ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``, and
   ``wirewatch/time/extract_seconds``, the time spent extracting
 - ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
+- ``wirewatch/sources/<total|failed>`` and ``wirewatch/problems``, what kept the run from reading
+  the outlet, in words (``crawler.problems``)
+
+Pages that the outlet's own feeds and sitemaps list are articles unless they plainly are not
+(``extract_article(listed=True)``); links found on section pages meet every rule. Unless the
+outlet sets ``allow_domains``, the items its feeds and sitemaps list are its own, on whatever
+host (a feed on feeds.example.com listing www.example.com), and their hosts join its domains.
 """
 
 from __future__ import annotations
@@ -34,9 +41,10 @@ from twisted.python.failure import Failure
 from crawler.context import apply_crawl_section, crawl_config, database_path
 from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
 from crawler.items import ArticleItem
+from crawler.problems import add_problem, say_failures_once, why_failed
 from extractors.article import extract_article
 from extractors.dates import parse_date
-from extractors.urls import in_domains, private_target
+from extractors.urls import host_of, in_domains, private_target
 from storage.articles import should_fetch
 from storage.db import open_db
 from wirewatch.config import OutletConfig
@@ -59,6 +67,7 @@ class OutletSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> OutletSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        say_failures_once()
         config = crawl_config(crawler.settings)
         if spider.name == cls.name:
             raise ValueError("name the outlet to crawl: scrapy crawl outlet -a name=NAME")
@@ -71,11 +80,14 @@ class OutletSpider(scrapy.Spider):
         spider.recheck = crawler.settings.getfloat("WIREWATCH_RECHECK")
         spider.min_text = crawler.settings.getint("WIREWATCH_MIN_TEXT")
         spider.max_pages = crawler.settings.getint("WIREWATCH_MAX_PAGES")
+        spider.page_budget = crawler.settings.getfloat("WIREWATCH_PAGE_BUDGET")
         spider.requested = 0
-        spider.domains = spider.outlet.domains
+        spider.domains = list(spider.outlet.domains)
+        spider.explicit_domains = bool(spider.outlet.allow_domains)
         # Outlets configured on a private address (a test server, an intranet) may link there.
-        spider.local = any(private_target(f"http://{domain}/") for domain in spider.domains)
-        spider.allowed_domains = spider.domains
+        spider.local = any(private_target(url) for url in spider.outlet.sources)
+        # No allowed_domains for Scrapy's OffsiteMiddleware: the domains of an outlet grow with
+        # the hosts its feeds list, and links are checked where they are found (_requests_for).
         spider.oldest = datetime.now(UTC) - timedelta(seconds=spider.outlet.max_age)
         spider.links = LinkExtractor(
             allow=spider.outlet.follow, allow_domains=spider.domains, unique=True
@@ -88,27 +100,33 @@ class OutletSpider(scrapy.Spider):
     recheck: float
     min_text: int
     max_pages: int
+    page_budget: float
     requested: int
     domains: list[str]
+    explicit_domains: bool
     local: bool
     oldest: datetime
     links: LinkExtractor
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.outlet.feeds:
-            yield scrapy.Request(url, self.parse_feed, errback=self.fetch_failed, dont_filter=True)
+            yield self._source(url, self.parse_feed, "feed")
         for url in self.outlet.sitemaps:
-            yield scrapy.Request(
-                url, self.parse_sitemap, errback=self.fetch_failed, dont_filter=True
-            )
+            yield self._source(url, self.parse_sitemap, "sitemap")
         for url in self.outlet.start_urls:
-            yield scrapy.Request(
-                url,
-                self.parse_page,
-                errback=self.fetch_failed,
-                dont_filter=True,
-                cb_kwargs={"depth": 0},
-            )
+            yield self._source(url, self.parse_page, "section page", depth=0)
+
+    def _source(self, url: str, callback: Any, kind: str, **cb_kwargs: Any) -> scrapy.Request:
+        """A request for one of the outlet's configured sources, counted as such."""
+        self._count("sources/total")
+        return scrapy.Request(
+            url,
+            callback,
+            errback=self.fetch_failed,
+            dont_filter=True,
+            cb_kwargs=cb_kwargs,
+            meta={"wirewatch_source": kind},
+        )
 
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
         try:
@@ -119,9 +137,11 @@ class OutletSpider(scrapy.Spider):
             )
         except DiscoveryError as exc:
             self._count("discover/failed")
-            logger.error("Feed %(url)s: %(error)s", {"url": response.url, "error": exc})
+            self._source_failed(response.request, f"feed {response.url} unreadable: {exc}")
             return
-        yield from self._requests_for(entries, response.url)
+        if not entries:
+            self._problem(f"feed {response.url} lists no items")
+        yield from self._requests_for(entries, response.url, listed=True)
 
     def parse_sitemap(self, response: Response, depth: int = 0) -> Iterator[scrapy.Request]:
         body = response.body
@@ -130,31 +150,41 @@ class OutletSpider(scrapy.Spider):
                 body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
             except (OSError, ValueError) as exc:
                 self._count("discover/failed")
-                logger.error("Sitemap %(url)s: %(error)s", {"url": response.url, "error": exc})
+                self._source_failed(
+                    response.request, f"sitemap {response.url} unreadable: {exc or 'bad gzip'}"
+                )
                 return
         try:
-            kind, entries = parse_sitemap(body)
+            sitemap = parse_sitemap(body, response.url)
         except DiscoveryError as exc:
             self._count("discover/failed")
-            logger.error("Sitemap %(url)s: %(error)s", {"url": response.url, "error": exc})
+            self._source_failed(response.request, f"sitemap {response.url} unreadable: {exc}")
             return
-        if kind == "urlset":
-            yield from self._requests_for(entries, response.url)
+        if sitemap.warning:
+            self._problem(f"sitemap {response.url}: {sitemap.warning}")
+        entries = sitemap.entries
+        if sitemap.kind != "sitemapindex":
+            if not entries:
+                self._problem(f"sitemap {response.url} lists no pages")
+            yield from self._requests_for(entries, response.url, listed=True)
             return
         if depth >= MAX_SITEMAP_DEPTH:
-            logger.warning("Sitemap %(url)s: index nested too deep", {"url": response.url})
+            self._problem(f"sitemap {response.url}: index nested too deep")
             return
         for entry in entries:
             if entry.published and entry.published < self.oldest:
                 continue  # a child sitemap untouched since before max_age holds nothing new
+            if not self._safe(entry.url):
+                continue
             yield response.follow(
                 entry.url,
                 self.parse_sitemap,
                 errback=self.fetch_failed,
                 cb_kwargs={"depth": depth + 1},
+                meta={"wirewatch_child": "sitemap"},
             )
 
-    def parse_page(self, response: Response, depth: int = 1) -> Iterator[Any]:
+    def parse_page(self, response: Response, depth: int = 1, listed: bool = False) -> Iterator[Any]:
         """An article, or a section page whose article links are followed."""
         if not isinstance(response, TextResponse):
             self._count("extract/not_html")
@@ -166,6 +196,8 @@ class OutletSpider(scrapy.Spider):
             {k.decode(): v[0].decode("latin-1") for k, v in response.headers.items() if v},
             selector=self.outlet.selector,
             min_text=self.min_text,
+            listed=listed,
+            budget=self.page_budget,
         )
         stats = self.crawler.stats
         if stats is not None:
@@ -177,6 +209,12 @@ class OutletSpider(scrapy.Spider):
                 self._count("extract/too_old")
                 return
             self._count("extract/ok")
+            if result.article.doubt:
+                self._count("doubtful")
+                logger.info(
+                    "Kept %(url)s, which its outlet lists, though %(doubt)s",
+                    {"url": response.url, "doubt": result.article.doubt},
+                )
             yield ArticleItem(outlet=self.outlet.name, article=result.article)
             return
         if result.article is None and depth > 0:
@@ -190,8 +228,11 @@ class OutletSpider(scrapy.Spider):
             yield from self._requests_for(entries, response.url, depth + 1)
 
     def _requests_for(
-        self, entries: list[Entry], source: str, depth: int = 1
+        self, entries: list[Entry], source: str, depth: int = 1, *, listed: bool = False
     ) -> Iterator[scrapy.Request]:
+        """Requests for the article links ``entries``. ``listed``: the outlet's own feed or
+        sitemap lists them, so they are its articles, on whatever host, unless the outlet
+        names its ``allow_domains``."""
         self._count("discover/entries", len(entries))
         entries = [e for e in entries if self._safe(e.url)]
         # The newest first, so that a cut at max_pages keeps what is news.
@@ -207,10 +248,13 @@ class OutletSpider(scrapy.Spider):
                 return
             url = entry.url.strip()
             if not re.match(r"https?://", url, re.I):
+                self._count("discover/not_http")
                 continue
             if not in_domains(url, self.domains):
-                self._count("discover/off_domain")
-                continue
+                if not listed or self.explicit_domains:
+                    self._count("discover/off_domain")
+                    continue
+                self.domains.append(host_of(url))
             if entry.published and entry.published < self.oldest:
                 self._count("discover/too_old")
                 continue
@@ -218,11 +262,12 @@ class OutletSpider(scrapy.Spider):
                 self._count("discover/known")
                 continue
             self.requested += 1
+            self._count("discover/requested")
             yield scrapy.Request(
                 url,
                 self.parse_page,
                 errback=self.fetch_failed,
-                cb_kwargs={"depth": depth},
+                cb_kwargs={"depth": depth, "listed": listed},
                 headers={"Referer": source},
             )
 
@@ -235,6 +280,13 @@ class OutletSpider(scrapy.Spider):
         return False
 
     def fetch_failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if request is not None and not failure.check(IgnoreRequest):
+            kind = request.meta.get("wirewatch_source") or request.meta.get("wirewatch_child")
+            if kind:
+                self._source_failed(
+                    request, f"{kind} unreachable: {why_failed(failure, request.url)}"
+                )
         if failure.check(HttpError):
             status = failure.value.response.status
             self._count(f"fetch/http_{status}")
@@ -265,17 +317,44 @@ class OutletSpider(scrapy.Spider):
         elif kind in ("DownloadTimeoutError", "TimeoutError", "TCPTimedOutError"):
             kind = "timeout"
         self._count(f"fetch/{kind}")
-        logger.error(
+        logger.info(
             "Fetching %(url)s failed: %(error)s",
-            {"url": _url_of(failure), "error": failure.getErrorMessage()},
+            {"url": _url_of(failure), "error": why_failed(failure, _url_of(failure))},
         )
+
+    def _source_failed(self, request: scrapy.Request | None, problem: str) -> None:
+        """A configured source (or a sitemap index's child) could not be read."""
+        if request is not None and request.meta.get("wirewatch_source"):
+            self._count("sources/failed")
+        self._problem(problem)
+
+    def _problem(self, problem: str) -> None:
+        add_problem(self.crawler.stats, problem)
 
     def _count(self, key: str, amount: int = 1) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(f"wirewatch/{key}", amount)
 
     def closed(self, reason: str) -> None:
+        self._judge_run()
         self.db.close()
+
+    def _judge_run(self) -> None:
+        """Problems of the run as a whole: robots.txt forbade every article, most items were
+        off the outlet's domains."""
+        stats = self.crawler.stats
+        if stats is None:
+            return
+        value = lambda key: int(stats.get_value(f"wirewatch/{key}", 0) or 0)  # noqa: E731
+        requested, ignored = value("discover/requested"), value("discover/ignored")
+        if requested and ignored >= requested:
+            self._problem(f"robots.txt forbids every article ({ignored} of {requested} links)")
+        entries, off = value("discover/entries"), value("discover/off_domain")
+        if entries and off * 2 > entries:
+            self._problem(
+                f"{off} of {entries} links are off the outlet's domains "
+                f"({', '.join(self.domains)}): check allow_domains"
+            )
 
 
 def _url_of(failure: Failure) -> str:
