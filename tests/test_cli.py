@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -42,14 +43,17 @@ def test_extract_prints_one_json_object_per_file(tmp_path):
         assert set(line) == {
             "file",
             "url",
+            "url_from",
             "canonical_url",
             "title",
             "author",
             "published",
             "language",
             "sitename",
+            "doubt",
             "text",
         }
+        assert line["url_from"] == "canonical"
         assert normal(line["text"]) == normal(expected_text(name))
     assert lines[-1]["file"] == str(empty)
     assert lines[-1]["error"].startswith("empty")
@@ -61,6 +65,19 @@ def test_extract_with_url(tmp_path):
     line = json.loads(result.stdout)
     assert line["url"] == "https://mirror.example/a"
     assert line["canonical_url"].startswith("https://www.presstv.ir/Detail/2020/11/10/")
+
+
+def test_extract_a_saved_page_that_names_no_url_of_its_own(tmp_path):
+    page = (SITE / PAGES["presstv-lavrov-2020"][0]).read_text(encoding="utf-8")
+    bare = re.sub(r"<link[^>]*canonical[^>]*>|<meta[^>]*og:url[^>]*>", "", page)
+    assert "canonical" not in bare and "og:url" not in bare
+    file = tmp_path / "saved page.html"
+    file.write_text(bare, encoding="utf-8")
+    result = wirewatch("--config", str(tmp_path / "none.toml"), "extract", str(file))
+    line = json.loads(result.stdout)
+    assert line["url_from"] == "file"
+    assert line["url"] == file.resolve().as_uri()
+    assert "S-400" in line["text"] or len(line["text"]) > 500
 
 
 def test_search_after_replay(tmp_path):

@@ -6,12 +6,15 @@ from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
 from extractors.article import (
+    BAD_URL,
     EMPTY,
     ERROR_PAGE,
     NO_URL,
     NOT_HTML,
+    OVER_BUDGET,
     SECTION_FRONT,
     TOO_SHORT,
+    WALL,
     _trafilatura_metadata,
     doubtful,
     extract_article,
@@ -255,3 +258,122 @@ def test_pages_with_forms_extract_with_lxmls_c_element_lookup():
     assert tree.find(".//label").text_content() == "Search"
     article = extract_article(page.encode(), "https://example.org/world/deliveries-begin").article
     assert article.text == prose.strip()
+
+
+# -- provenance: what the outlet's own feed lists (#14) ---------------------------------------
+
+LINKS = "".join(
+    f'<li><a href="/news/{i}">Headline number {i} about the arms trade and sanctions today</a></li>'
+    for i in range(60)
+)
+STORY = (
+    "<p>Moscow will proceed with military-technical cooperation with Tehran, the director general "
+    "of a Russian state arms exporter has announced at an air show on Sunday.</p>"
+    "<p>Arms supplies could be allowed only by the UN Security Council before the embargo expired, "
+    "and the two countries have since discussed a range of defence products.</p>"
+)
+
+
+def chrome_heavy_article() -> bytes:
+    """A real article drowned in navigation: its links outweigh its text."""
+    return (
+        f"<html><head><title>Russia to continue arms cooperation</title></head><body>"
+        f"<nav><ul>{LINKS}</ul></nav><div class='story'>{STORY}</div></body></html>"
+    ).encode()
+
+
+def test_a_page_the_feed_lists_is_kept_with_a_doubt_where_a_link_would_be_refused():
+    url = "https://example.org/2025/10/17/58406128/1"
+    assert extract_article(chrome_heavy_article(), url).reason == SECTION_FRONT
+    listed = extract_article(chrome_heavy_article(), url, listed=True)
+    assert listed.ok, listed
+    assert listed.article.doubt == "links outweigh text"
+    assert "military-technical cooperation" in listed.article.text
+
+
+def test_a_short_page_the_feed_lists_is_kept_with_a_doubt():
+    page = b"<html><head><title>Brief</title></head><body><p>Iran and Russia signed a deal.</p></body></html>"
+    url = "https://example.org/news/brief-item"
+    assert extract_article(page, url).reason == TOO_SHORT
+    listed = extract_article(page, url, listed=True)
+    assert listed.ok
+    assert listed.article.doubt.startswith("short: ")
+
+
+def test_what_plainly_is_not_an_article_is_refused_even_when_listed():
+    wall = (
+        b"<html><head><title>Before you continue</title></head><body><p>We use cookies. "
+        b"Accept or manage your privacy settings to continue.</p></body></html>"
+    )
+    assert extract_article(wall, "https://example.org/news/x", listed=True).reason == WALL
+    front = chrome_heavy_article()
+    assert extract_article(front, "https://example.org/", listed=True).reason == SECTION_FRONT
+    empty = b"<html><head><title>Nothing</title></head><body><nav></nav></body></html>"
+    assert extract_article(empty, "https://example.org/news/y", listed=True).reason == TOO_SHORT
+    gone = b"<html><head><title>404 Not Found</title></head><body><p>Gone.</p></body></html>"
+    assert extract_article(gone, "https://example.org/news/z", listed=True).reason == ERROR_PAGE
+
+
+def test_the_standfirst_that_the_description_repeats_comes_first():
+    lead = "Russia's arms exporter says deliveries to Iran will resume once the UN embargo ends"
+    page = (
+        f'<html><head><title>Arms</title><meta name="description" content="{lead}."></head>'
+        f"<body><article><h1>Arms</h1><div class='lead'><span>{lead}.</span></div>"
+        f"<div class='body'>{STORY}</div></article></body></html>"
+    ).encode()
+    text = extract_article(page, "https://example.org/news/arms-exports-resume").article.text
+    assert text.startswith(lead)
+    assert text.count(lead) == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["xhttps://example.org/a", "ftp://example.org/a", "example.org/a", "http://", ""]
+)
+def test_a_bad_url_is_a_reason_not_an_exception(url):
+    assert extract_article(b"<html><body><p>x</p></body></html>", url).reason == BAD_URL
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>" + b"<div>" * 50_000 + b"deep" + b"</div>" * 50_000,
+        b"<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml'><body>x</body></html>",
+        b"<html><head><meta charset='no-such-charset'></head><body><p>x</p></body></html>",
+        b"\xff\xfe<\x00h\x00t\x00m\x00l\x00>\x00",
+        b"<html><body>" + "é".encode("latin-1") * 10 + b"</body></html>",
+        b"<!DOCTYPE html><html><body><p>" + b"\x00" * 10 + b"</p></body></html>",
+        b'<html><head><script type=\'application/ld+json\'>{"@type": [1, {}], "author": 5}</script>'
+        b"</head><body><p>text</p></body></html>",
+    ],
+)
+def test_any_body_gives_an_article_or_a_reason(body):
+    result = extract_article(body, "https://example.org/news/some-article-here")
+    assert result.ok or result.reason
+
+
+def test_a_page_of_too_many_elements_is_over_budget():
+    page = b"<html><body>" + b'<div><a href="/t">t</a></div>' * 60_000 + b"</body></html>"
+    result = extract_article(page, "https://example.org/tags")
+    assert result.reason == OVER_BUDGET
+    assert "elements, more than 100,000" in result.detail
+
+
+def test_titles_and_authors_from_json_ld_are_unescaped_and_an_author_is_never_a_url():
+    ld = (
+        '{"@type": "NewsArticle", "headline": "Inside the &#8216;Sex Simulation Game&#8217;", '
+        '"author": [{"name": "Lindsey O&#039;Donnell"}, {"name": "https://example.org/staff/x"}]}'
+    )
+    page = (
+        f'<html><head><script type="application/ld+json">{ld}</script>'
+        '<meta property="article:author" content="https://www.theguardian.com/profile/someone">'
+        f"</head><body><article>{STORY}</article></body></html>"
+    ).encode()
+    article = extract_article(page, "https://example.org/news/game").article
+    assert article.title == "Inside the ‘Sex Simulation Game’"
+    assert article.author == "Lindsey O'Donnell"
+    og_only = page.replace(b"Lindsey O&#039;Donnell", b"").replace(
+        b'{"name": "https://example.org/staff/x"}', b'{"name": ""}'
+    )
+    assert not (
+        extract_article(og_only, "https://example.org/news/game").article.author or ""
+    ).startswith("http")

@@ -149,3 +149,85 @@ def test_replay_with_two_jobs_stores_the_same_as_one(tmp_path):
         results.append((json.loads(done.stdout), rows))
     assert results[0] == results[1]
     assert results[0][0]["near_duplicates"] == 1 and results[0][0]["updated"] == 1
+
+
+# -- every archive format its peers read (#14) ------------------------------------------------
+
+SEED = "presstv-lavrov-2020"
+SEED_URL = "https://www.presstv.ir/Detail/2020/11/10/638304/russia-iran-military-cooperation"
+
+
+def _warc_records(writer: WARCWriter, body: bytes, kind: str, url: str = SEED_URL) -> None:
+    if kind == "resource":
+        # How Webrecorder stores a page: the HTML as a resource, no HTTP headers.
+        record = writer.create_warc_record(
+            url,
+            "resource",
+            payload=io.BytesIO(body),
+            length=len(body),
+            warc_content_type="text/html; charset=utf-8",
+        )
+    else:
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        record = writer.create_warc_record(
+            url, "response", payload=io.BytesIO(body), length=len(body), http_headers=headers
+        )
+    writer.write_record(record)
+
+
+def test_a_resource_record_holding_html_is_a_page(tmp_path):
+    warc = tmp_path / "webrecorder.warc"
+    with warc.open("wb") as out:
+        _warc_records(WARCWriter(out, gzip=False), (SITE / PAGES[SEED][0]).read_bytes(), "resource")
+    counts, stderr = replay(tmp_path, warc)
+    assert counts["new"] == 1, stderr
+
+
+def test_a_warc_gzipped_whole_is_read(tmp_path):
+    plain = io.BytesIO()
+    _warc_records(WARCWriter(plain, gzip=False), (SITE / PAGES[SEED][0]).read_bytes(), "response")
+    _warc_records(
+        WARCWriter(plain, gzip=False),
+        (SITE / PAGES["presstv-ryabkov-2020"][0]).read_bytes(),
+        "response",
+        "https://www.presstv.ir/Detail/2020/10/18/636839/russia-iran-cooperation-embargo",
+    )
+    warc = tmp_path / "whole.warc.gz"
+    warc.write_bytes(gzip.compress(plain.getvalue()))  # one gzip member, not one per record
+    counts, stderr = replay(tmp_path, warc)
+    assert counts["errors"] == 0, stderr
+    assert counts["new"] + counts["near_duplicates"] == 2, counts
+
+
+def arc_file(body: bytes, url: str) -> bytes:
+    """An ARC (version 1) file holding one HTTP response."""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + body
+    desc = b"1 0 wirewatch\nURL IP-address Archive-date Content-type Archive-length\n"
+    head = b"filedesc://test.arc 0.0.0.0 20201110120000 text/plain %d\n" % len(desc)
+    record = b"%s 127.0.0.1 20201110120000 text/html %d\n" % (url.encode(), len(http))
+    return head + desc + b"\n" + record + http + b"\n"
+
+
+def test_an_arc_file_is_read(tmp_path):
+    arc = tmp_path / "old.arc"
+    arc.write_bytes(arc_file((SITE / PAGES[SEED][0]).read_bytes(), SEED_URL))
+    counts, stderr = replay(tmp_path, arc)
+    assert counts["new"] == 1, stderr
+    assert counts["errors"] == 0
+
+
+def test_a_warc_without_a_page_says_so(tmp_path):
+    warc = tmp_path / "images.warc"
+    with warc.open("wb") as out:
+        writer = WARCWriter(out, gzip=False)
+        record = writer.create_warc_record(
+            "https://example.org/a.png",
+            "resource",
+            payload=io.BytesIO(b"\x89PNG"),
+            length=4,
+            warc_content_type="image/png",
+        )
+        writer.write_record(record)
+    counts, stderr = replay(tmp_path, warc)
+    assert counts["errors"] == 1
+    assert "no HTML page in it" in stderr

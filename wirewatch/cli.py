@@ -157,8 +157,12 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
 @click.option("--url", help="The URL the page(s) came from (default: their canonical link).")
 @pass_context
 def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
-    """Print the article extracted from each FILE as one JSON object per line."""
-    from extractors.article import extract_article
+    """Print the article extracted from each FILE as one JSON object per line.
+
+    A page's URL is --url, else its canonical link or og:url, else the file's own file: URL;
+    "url_from" says which.
+    """
+    from extractors.article import NO_URL, extract_article
 
     min_text = _min_text(ctx)
     for file in files:
@@ -168,6 +172,11 @@ def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
             click.echo(json.dumps({"file": file, "error": f"unreadable: {exc.strerror or exc}"}))
             continue
         result = extract_article(body, url, min_text=min_text)
+        url_from = "--url" if url else "canonical"
+        if result.reason == NO_URL:
+            # A saved page that names no URL of its own: the file's stands in.
+            result = extract_article(body, Path(file).resolve().as_uri(), min_text=min_text)
+            url_from = "file"
         if result.article is None:
             line: dict[str, Any] = {"file": file, "error": f"{result.reason}: {result.detail}"}
         else:
@@ -175,12 +184,14 @@ def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
             line = {
                 "file": file,
                 "url": url or article.url,
+                "url_from": url_from,
                 "canonical_url": article.url,
                 "title": article.title,
                 "author": article.author,
                 "published": article.published,
                 "language": article.language,
                 "sitename": article.sitename,
+                "doubt": article.doubt,
                 "text": article.text,
             }
         click.echo(json.dumps(line, ensure_ascii=False))

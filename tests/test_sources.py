@@ -1,0 +1,194 @@
+"""Every way an outlet fails is seen, said in words, and reported once (#14): real servers on
+127.0.0.1, names under .invalid, a real SMTP server, the real monitor."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, SITE, free_port, wirewatch
+from test_scheduler import Daemon, wait_for
+
+from storage.db import open_db
+from wirewatch.localsite import serve_folder
+
+QUICK = (
+    '[crawl]\ndelay = "0s"\nautothrottle = false\ntimeout = "3s"\n'
+    'user_agent = "wirewatch-test/0.1 (+https://example.org/bot)"\n'
+)
+ARTICLE = SITE / "ifpnews" / "russian-exporter-continue-military-cooperation-iran.html"
+
+
+def dead_config(tmp_path: Path, extra: str = "") -> Path:
+    closed = free_port()  # bound and released: nothing listens there
+    config = tmp_path / "w.toml"
+    config.write_text(
+        f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}'
+        f'[[outlets]]\nname = "closed"\nfeeds = ["http://127.0.0.1:{closed}/rss.xml"]\n'
+        '[[outlets]]\nname = "nowhere"\nfeeds = ["http://feeds.nowhere.invalid/rss.xml"]\n' + extra
+    )
+    return config
+
+
+def test_crawl_of_an_unreachable_outlet_says_why_in_one_line_and_exits_1(tmp_path):
+    config = dead_config(tmp_path)
+    for outlet, why in (
+        ("closed", "feed unreachable: connection refused by 127.0.0.1:"),
+        ("nowhere", "feed unreachable: DNS lookup failed for feeds.nowhere.invalid"),
+    ):
+        result = wirewatch("--config", str(config), "crawl", outlet)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert lines[0].startswith(f"{outlet}: {why}"), result.stderr
+        assert lines[1] == f"{outlet}: none of its sources could be read"
+        assert len(lines) == 2, result.stderr
+
+
+def test_dead_outlets_turn_unhealthy_with_one_operator_email_each(tmp_path, smtp):
+    handler, port = smtp
+    config = dead_config(
+        tmp_path,
+        '[schedule]\nevery = "2s"\nnotify = "1s"\n[health]\nfeed_errors = 2\n'
+        '[email]\noperator = "ops@example.org"\nfrom = "wirewatch@example.org"\n',
+    )
+    daemon = Daemon(config, env={"WIREWATCH_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    try:
+        wait_for(lambda: len(handler.messages) >= 2, 90, "an unhealthy email per outlet")
+        db = open_db(tmp_path / "w.db")
+        runs = lambda: db.execute("select count(*) from crawl_runs").fetchone()[0]  # noqa: E731
+        seen = runs()
+        wait_for(lambda: runs() >= seen + 4, 60, "more runs of the dead outlets")
+        db.close()
+    finally:
+        daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    subjects = sorted(str(m["Subject"]) for m in handler.messages)
+    assert subjects == [
+        "[wirewatch] outlet closed is unhealthy",
+        "[wirewatch] outlet nowhere is unhealthy",
+    ]
+    bodies = {str(m["Subject"]): m.get_body(("plain",)).get_content() for m in handler.messages}
+    assert "DNS lookup failed for feeds.nowhere.invalid" in bodies[subjects[1]]
+    assert "connection refused by 127.0.0.1:" in bodies[subjects[0]]
+    # The run's own line is a WARNING that says why.
+    assert "WARNING wirewatch.scheduler: crawl nowhere finished" in daemon.log
+    assert "(feed unreachable: DNS lookup failed for feeds.nowhere.invalid)" in daemon.log
+    status = json.loads(wirewatch("--config", str(config), "status", "--json").stdout)
+    for row in status["outlets"]:
+        assert row["health"] == "unhealthy"
+        assert row["problems"] and "unreachable" in row["problems"][0]
+
+
+def crawl_with_hosts(config: Path, outlets: list[str], hosts: dict[str, str]) -> dict:
+    """Run the named outlets' crawls in a child process, the test's names resolving to
+    ``hosts``; returns {outlet: stats}."""
+    code = (
+        "import json, sys; from pathlib import Path; from wirewatch.crawl import run_crawls\n"
+        f"found = run_crawls({outlets!r}, Path({str(config)!r}), None, 'WARNING',"
+        " {'DNS_RESOLVER': 'resolver.HostsResolver'})\n"
+        "print(json.dumps({s.outlet: s.stats for s in found}, default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}",
+            "WIREWATCH_TEST_HOSTS": json.dumps(hosts),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_a_feed_on_feeds_x_listing_articles_on_www_x_is_stored(tmp_path):
+    root = tmp_path / "www"
+    (root / "news").mkdir(parents=True)
+    page = ARTICLE.read_text(encoding="utf-8")
+    # The page's own canonical would name ifpnews.com; this outlet is example.test.
+    page = page.replace("https://ifpnews.com/", "http://www.example.test/")
+    (root / "news" / "arms.html").write_text(page, encoding="utf-8")
+    with serve_folder(root) as base:
+        port = base.rsplit(":", 1)[1]
+        feed = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>X</title><item><title>A</title>'
+            f"<link>http://www.example.test:{port}/news/arms.html</link></item></channel></rss>"
+        )
+        (root / "rss.xml").write_text(feed)
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}obey_robots = false\n'
+            f'[[outlets]]\nname = "x"\nfeeds = ["http://feeds.example.test:{port}/rss.xml"]\n'
+            'max_age = "100000d"\n'
+        )
+        hosts = {"feeds.example.test": "127.0.0.1", "www.example.test": "127.0.0.1"}
+        stats = crawl_with_hosts(config, ["x"], hosts)["x"]
+    assert stats.get("wirewatch/store/new") == 1, stats
+    assert "wirewatch/discover/off_domain" not in stats
+    db = open_db(tmp_path / "w.db")
+    assert db.execute("select outlet from articles").fetchall() == [("x",)]
+    db.close()
+
+
+def test_a_run_that_drops_most_links_as_off_domain_says_so(tmp_path):
+    with serve_folder(SITE) as base:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}'
+            f'[[outlets]]\nname = "a"\nfeeds = ["{base}/almayadeen/rss.xml"]\n'
+            'allow_domains = ["elsewhere.example"]\n'
+        )
+        result = wirewatch("--config", str(config), "crawl", "a", "--json")
+    (row,) = json.loads(result.stdout)
+    assert any("off the outlet's domains" in p for p in row["problems"]), row
+
+
+def test_robots_txt_forbidding_every_article_is_a_problem(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "a.html").write_bytes(ARTICLE.read_bytes())
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /a.html\n")
+    with serve_folder(root) as base:
+        (root / "rss.xml").write_text(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>R</title><item>'
+            f"<title>A</title><link>{base}/a.html</link></item></channel></rss>"
+        )
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}'
+            f'[[outlets]]\nname = "r"\nfeeds = ["{base}/rss.xml"]\nmax_age = "100000d"\n'
+        )
+        result = wirewatch("--config", str(config), "crawl", "r", "--json")
+    (row,) = json.loads(result.stdout)
+    assert row["problems"] == ["robots.txt forbids every article (1 of 1 links)"], row
+    assert result.returncode == 0  # the feed was read: not unreadable
+
+
+def test_a_feed_that_is_not_one_and_a_feed_with_no_items_are_problems(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "home.html").write_text("<html><body><p>Welcome</p></body></html>")
+    (root / "empty.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>E</title></channel></rss>'
+    )
+    with serve_folder(root) as base:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}'
+            f'[[outlets]]\nname = "s"\nfeeds = ["{base}/home.html", "{base}/empty.xml"]\n'
+        )
+        result = wirewatch("--config", str(config), "crawl", "s", "--json")
+    (row,) = json.loads(result.stdout)
+    problems = sorted(row["problems"])
+    assert len(problems) == 2, row
+    assert problems[0] == f"feed {base}/empty.xml lists no items"
+    assert problems[1].startswith(f"feed {base}/home.html unreadable: not a feed: ")
+    assert not row["unreadable"]  # one of the two was a feed
+    assert result.returncode == 0
