@@ -5,7 +5,9 @@ The metric, as the benchmark's README describes it: texts become multisets of ov
 precision and recall are the means over pages, F1 is computed from the two means.
 
 Usage: ``python bench/aeb.py [--aeb DIR] [--json]``; prints wirewatch's extractor beside bare
-``trafilatura.extract(html, include_comments=False)``, measured in the same run.
+``trafilatura.extract(html, include_comments=False)``, measured in the same run, then the
+news-pages set crawled through its outlets' feeds (``bench/newspages.py``) in the same run, so
+that no rule is judged on one benchmark.
 """
 
 from __future__ import annotations
@@ -158,6 +160,20 @@ def main() -> None:
     for name, s in results.items():
         ms = 1000 * s.seconds / s.pages
         print(f"{name:<12} {s.f1:6.3f} {s.precision:6.3f} {s.recall:6.3f} {ms:8.1f}")
+    from bench import newspages
+
+    if newspages.DEFAULT_PAGES.is_dir():
+        news = newspages.measure()
+        print(
+            f"\nnews-pages: {news['articles']} articles and {news['front_pages']} front pages, "
+            "crawled through their outlets' feeds"
+        )
+        print(f"  articles stored: {news['stored']} of {news['articles']}")
+        print(
+            f"  opening found: wirewatch {news['opening_wirewatch']}, "
+            f"bare trafilatura {news['opening_trafilatura']}"
+        )
+        print(f"  front pages stored: {len(news['front_pages_stored'])}")  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ _WALL_WORDS = re.compile(
     r"|register|paywall|enable javascript|access denied|are you a robot|captcha)\b",
     re.I,
 )
+#: Characters at the start of a text in which a wall's words make it doubtful.
+WALL_HEAD = 300
 # A standfirst (the lead under the headline) shorter than this is not looked for.
 LEAD_MIN = 60
 
@@ -354,9 +356,10 @@ def strip_inert(tree: HtmlElement) -> None:
 
 
 def doubtful(text: str) -> bool:
-    """Whether an extracted text looks wrong: short, a menu (most lines of a few words), or a
-    layout table flattened into "| cell | cell" lines."""
-    if len(text) < SECOND_OPINION_BELOW:
+    """Whether an extracted text looks wrong: short, a menu (most lines of a few words), a
+    layout table flattened into "| cell | cell" lines, or a text that opens like a
+    subscription, login or consent prompt (a promo box taken for the article)."""
+    if len(text) < SECOND_OPINION_BELOW or _WALL_WORDS.search(text[:WALL_HEAD]):
         return True
     lines = [line for line in text.split("\n") if line.strip()]
     menu = sum(1 for line in lines if len(line) <= MENU_LINE)

@@ -377,3 +377,9 @@ def test_titles_and_authors_from_json_ld_are_unescaped_and_an_author_is_never_a_
     assert not (
         extract_article(og_only, "https://example.org/news/game").article.author or ""
     ).startswith("http")
+
+
+def test_a_text_that_opens_like_a_subscription_prompt_is_doubtful():
+    promo = "Subscribe now for unlimited access to our journalism. " + "Offer details. " * 60
+    assert doubtful(promo)
+    assert not doubtful(normal(STORY.replace("<p>", "").replace("</p>", " ")) * 3)
