@@ -45,7 +45,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from storage.db import open_db
-from storage.runs import KILLED, TIMEOUT, close_abandoned, problems_of, settle_run
+from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, problems_of, settle_run
 from wirewatch.config import Config, OutletConfig, load_config
 from wirewatch.errors import WirewatchError
 from wirewatch.health import check_outlet
@@ -276,10 +276,7 @@ class Monitor:
         db = self.open()
         try:
             last = {
-                outlet: datetime.fromisoformat(started)
-                for outlet, started in db.execute(
-                    "select outlet, max(started) from crawl_runs group by outlet"
-                ).fetchall()
+                outlet: datetime.fromisoformat(started) for outlet, started in last_runs(db).items()
             }
         finally:
             db.close()

@@ -8,14 +8,24 @@ the result is exactly what the watch would have alerted on.
 from __future__ import annotations
 
 import itertools
+from typing import Protocol
 
 from sqlite_utils import Database
 
 from alerts.query import And, Node, Or, Term, display_text, parse_query
 from alerts.watches import Snippet, Watch, document, snippets
 from extractors.article import Article
+from storage.articles import watch_candidates
 from wirewatch.config import WatchConfig
-from wirewatch.progress import Progress
+
+
+class Progress(Protocol):
+    """What backfill tells of its progress (``wirewatch.progress.Progress`` is one)."""
+
+    def start(self, total: int | None) -> None: ...
+
+    def update(self, count: int = 1) -> None: ...
+
 
 #: How many rows the full-text stage hands to the exact matcher for each one shown.
 OVERSCAN = 20
@@ -72,25 +82,20 @@ def backfill(
     node = parse_query(watch.query)
     matcher = Watch(watch.name, node, frozenset(watch.outlets))
     match = fts_query(node)
-    columns = "a.id, a.url, a.outlet, a.title, a.published, a.first_seen, a.language, a.text"
-    order = "order by coalesce(a.published, a.first_seen) desc"
-    if match:
-        sql = (
-            f"select {columns} from articles_fts join articles a on a.id = articles_fts.rowid "
-            f"where articles_fts match ? {order} limit ?"
-        )
-        params: list[object] = [match, limit * OVERSCAN]
-    else:
-        sql = f"select {columns} from articles a {order} limit ?"
-        params = [limit * OVERSCAN]
     found: list[dict] = []
-    rows = db.execute(sql, params).fetchall()
+    rows = watch_candidates(db, match, limit * OVERSCAN)
     if progress is not None:
         progress.start(len(rows))
     for row in rows:
         if progress is not None:
             progress.update()
-        article_id, url, outlet, title, published, first_seen, language, text = row
+        article_id, url, outlet, title = row["id"], row["url"], row["outlet"], row["title"]
+        published, first_seen, language, text = (
+            row["published"],
+            row["first_seen"],
+            row["language"],
+            row["text"],
+        )
         article = Article(url, url, title, None, published, language, None, text)
         doc = document(article, outlet)
         if not matcher.matches(doc):

@@ -33,12 +33,14 @@ from sqlite_utils import Database
 
 from alerts.mail import DeliveryError, Item, Transport, build_message, build_notice
 from extractors.dates import isoformat
+from storage import outbox as store
 from storage.db import write_transaction
+from storage.outbox import FAILED, PENDING, SENT, list_alerts
 from wirewatch.config import Config, WatchConfig
 
 logger = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+__all__ = ["FAILED", "PENDING", "SENT", "NotifyReport", "list_alerts", "notify", "plan"]
 
 
 @dataclass
@@ -92,10 +94,7 @@ def notify(
             _send_due(db, config, transport, now, report)
         finally:
             transport.close()
-    report.waiting = db.execute(
-        "select count(*) from emails where status = 'pending' and next_attempt > ?",
-        [isoformat(now)],
-    ).fetchone()[0]
+    report.waiting = store.waiting(db, now)
     return report
 
 
@@ -105,20 +104,13 @@ def plan(db: Database, config: Config, now: datetime) -> int:
     watches = {watch.name: watch for watch in config.watches}
     created = 0
     with write_transaction(db):
-        unplanned = db.execute(
-            "select id, watch from alerts where status = 'pending' and email_id is null order by id"
-        ).fetchall()
         by_watch: dict[str, list[int]] = {}
-        for alert_id, name in unplanned:
+        for alert_id, name in store.unplanned_alerts(db):
             by_watch.setdefault(name, []).append(alert_id)
         for name, alert_ids in by_watch.items():
             watch = watches.get(name)
             if watch is None:
-                marks = ",".join("?" * len(alert_ids))
-                db.execute(
-                    f"update alerts set status = 'failed', last_error = ? where id in ({marks})",
-                    ["the watch is no longer in the config", *alert_ids],
-                )
+                store.fail_alerts(db, alert_ids, "the watch is no longer in the config")
                 continue
             if watch.mode == "immediate":
                 for alert_id in alert_ids:
@@ -131,38 +123,34 @@ def plan(db: Database, config: Config, now: datetime) -> int:
             if alert_ids:
                 _new_email(db, config, watch, alert_ids, "digest", stamp)
                 created += 1
-            db.execute("update watches set last_digest = ? where name = ?", [stamp, watch.name])
+            store.set_last_digest(db, watch.name, stamp)
     return created
 
 
 def _new_email(
     db: Database, config: Config, watch: WatchConfig, alert_ids: list[int], kind: str, stamp: str
 ) -> None:
-    domain = parseaddr(config.email.sender)[1].rpartition("@")[2] or "localhost"
-    email_id = (
-        db.table("emails")
-        .insert(
-            {
-                "watch": watch.name,
-                "kind": kind,
-                "created": stamp,
-                "status": PENDING,
-                "message_id": make_msgid("wirewatch", domain=domain),
-            }
-        )
-        .last_pk
+    store.new_email(
+        db,
+        watch=watch.name,
+        kind=kind,
+        created=stamp,
+        message_id=message_id_for(config),
+        alert_ids=alert_ids,
     )
-    marks = ",".join("?" * len(alert_ids))
-    db.execute(f"update alerts set email_id = ? where id in ({marks})", [email_id, *alert_ids])
+
+
+def message_id_for(config: Config) -> str:
+    """A new Message-ID in the sender's domain."""
+    domain = parseaddr(config.email.sender)[1].rpartition("@")[2] or "localhost"
+    return make_msgid("wirewatch", domain=domain)
 
 
 def _digest_due(db: Database, watch: WatchConfig, now: datetime) -> bool:
-    row = db.execute(
-        "select coalesce(last_digest, created) from watches where name = ?", [watch.name]
-    ).fetchone()
-    if row is None:
+    stamp = store.last_digest(db, watch.name)
+    if stamp is None:
         return False
-    last = datetime.fromisoformat(row[0])
+    last = datetime.fromisoformat(stamp)
     if watch.every is not None:
         return now - last >= timedelta(seconds=watch.every)
     assert watch.at is not None
@@ -183,34 +171,33 @@ def last_occurrence(at: str, zone: str, now: datetime) -> datetime:
 def _send_due(
     db: Database, config: Config, transport: Transport, now: datetime, report: NotifyReport
 ) -> None:
-    due = db.execute(
-        "select id, watch, kind, message_id, attempts, delivered from emails "
-        "where status = 'pending' and (next_attempt is null or next_attempt <= ?) order by id",
-        [isoformat(now)],
-    ).fetchall()
     watches = {watch.name: watch for watch in config.watches}
-    for email_id, name, kind, message_id, attempts, delivered_json in due:
+    for due in store.due_emails(db, now):
+        email_id, name, kind, message_id = due.id, due.watch, due.kind, due.message_id
         if kind == "health":
             prepared = _notice(db, config, email_id, message_id, now)
         else:
             prepared = _alert_email(db, config, watches.get(name), email_id, message_id, now)
         if isinstance(prepared, str):
-            _finish(db, email_id, FAILED, prepared, now)
+            store.finish_email(db, email_id, FAILED, prepared, now)
             report.failed += 1
             continue
         recipients, build, alerts = prepared
-        delivered = set(json.loads(delivered_json or "[]"))
+        delivered = due.delivered
         label = f"{email_id} ({name or 'operator'}, {kind})"
         error, stopped = _deliver(db, transport, email_id, label, recipients, delivered, build)
         if all(recipient in delivered for recipient in recipients):
-            _finish(db, email_id, SENT, None, now)
+            store.finish_email(db, email_id, SENT, None, now)
             report.emails_sent += 1
             report.alerts_sent += alerts
         elif error is not None and error.permanent and not stopped:
-            _finish(db, email_id, FAILED, str(error), now)
+            store.finish_email(db, email_id, FAILED, str(error), now)
             report.failed += 1
         else:
-            _retry(db, config, email_id, attempts + 1, str(error), now)
+            attempts = due.attempts + 1
+            delay = min(config.email.retry * 2 ** (attempts - 1), config.email.retry_max)
+            when = now + timedelta(seconds=delay)
+            store.retry_email(db, email_id, attempts, str(error), when)
             report.retrying += 1
         if stopped:
             break
@@ -257,9 +244,7 @@ def _notice(
     """An operator email (outlet health), to every ``[email] operator``."""
     if not config.email.operator:
         return "no [email] operator in the config"
-    subject, body = db.execute(
-        "select subject, body from emails where id = ?", [email_id]
-    ).fetchone()
+    subject, body = store.notice(db, email_id)
 
     def build(recipient: str) -> EmailMessage:
         return build_notice(
@@ -305,95 +290,25 @@ def _deliver(
                 return error, True
             continue
         delivered.add(recipient)
-        with write_transaction(db):
-            db.execute(
-                "update emails set delivered = ? where id = ?",
-                [json.dumps(sorted(delivered)), email_id],
-            )
+        store.record_delivered(db, email_id, delivered)
         logger.info("Email %(label)s delivered to %(to)s", {"label": label, "to": recipient})
     return error, False
 
 
 def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
-    rows = db.execute(
-        "select a.title, a.url, a.outlet, coalesce(a.published, a.first_seen), l.snippets, "
-        "s.outlets, a.doubt from alerts l join articles a on a.id = l.article_id "
-        "left join stories s on s.id = a.story_id where l.email_id = ? "
-        "order by coalesce(a.published, a.first_seen) desc, l.id",
-        [email_id],
-    ).fetchall()
+    rows = store.email_articles(db, email_id)
     items = [
         Item(
-            title=title or url,
-            url=url,
-            outlet=outlet,
-            date=(date or "")[:16].replace("T", " "),
-            snippets=[[(text, bool(mark)) for text, mark in s] for s in json.loads(snippets)],
-            also=tuple(o for o in json.loads(outlets or "[]") if o != outlet),
-            doubt=doubt,
+            title=row["title"] or row["url"],
+            url=row["url"],
+            outlet=row["outlet"],
+            date=(row["date"] or "")[:16].replace("T", " "),
+            snippets=[
+                [(text, bool(mark)) for text, mark in s] for s in json.loads(row["snippets"])
+            ],
+            also=tuple(o for o in json.loads(row["outlets"] or "[]") if o != row["outlet"]),
+            doubt=row["doubt"],
         )
-        for title, url, outlet, date, snippets, outlets, doubt in rows[:limit]
+        for row in rows[:limit]
     ]
     return items, max(0, len(rows) - limit)
-
-
-def _finish(db: Database, email_id: int, status: str, error: str | None, now: datetime) -> None:
-    stamp = isoformat(now)
-    sent_at = stamp if status == SENT else None
-    with write_transaction(db):
-        db.execute(
-            "update emails set status = ?, attempts = attempts + 1, sent_at = ?, "
-            "last_error = ?, next_attempt = null where id = ?",
-            [status, sent_at, error, email_id],
-        )
-        _mirror(db, email_id)
-
-
-def _retry(
-    db: Database, config: Config, email_id: int, attempts: int, error: str, now: datetime
-) -> None:
-    delay = min(config.email.retry * 2 ** (attempts - 1), config.email.retry_max)
-    with write_transaction(db):
-        db.execute(
-            "update emails set attempts = ?, last_error = ?, next_attempt = ? where id = ?",
-            [attempts, error, isoformat(now + timedelta(seconds=delay)), email_id],
-        )
-        _mirror(db, email_id)
-
-
-def _mirror(db: Database, email_id: int) -> None:
-    """Copy an email's delivery state onto its alerts."""
-    db.execute(
-        "update alerts set (status, attempts, sent_at, last_error) = "
-        "(select status, attempts, sent_at, last_error from emails where id = ?) "
-        "where email_id = ?",
-        [email_id, email_id],
-    )
-
-
-def list_alerts(
-    db: Database, watch: str | None = None, status: str | None = None, limit: int = 50
-) -> list[dict]:
-    """Alerts, newest first, with their article and delivery state."""
-    where, params = [], []
-    if watch:
-        where.append("l.watch = ?")
-        params.append(watch)
-    if status:
-        where.append("l.status = ?")
-        params.append(status)
-    sql = (
-        "select l.id, l.created, l.watch, l.status, l.attempts, l.sent_at, l.last_error, "
-        "e.next_attempt, a.id as article_id, a.story_id, a.outlet, a.title, a.url, a.published, "
-        "l.snippets "
-        "from alerts l join articles a on a.id = l.article_id "
-        "left join emails e on e.id = l.email_id "
-        + ("where " + " and ".join(where) if where else "")
-        + " order by l.id desc limit ?"
-    )
-    cursor = db.execute(sql, [*params, limit])
-    columns = [c[0] for c in cursor.description]
-    rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        row["snippets"] = json.loads(row["snippets"] or "[]")
-    return rows

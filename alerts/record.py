@@ -11,7 +11,6 @@ watch was created: adding a watch does not raise alerts on what the archive alre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -20,21 +19,15 @@ from sqlite_utils import Database
 from alerts.watches import Match, WatchSet
 from extractors.article import Article
 from extractors.dates import isoformat
+from storage import alerts as alerts_table
 from storage.articles import Change, Stored, store_article, unchanged
-from storage.db import write_transaction
 from wirewatch.config import Config, WatchConfig
 
 
 def sync_watches(db: Database, watches: Iterable[WatchConfig], now: datetime | None = None) -> None:
     """Record each configured watch, with the time it was first seen, and its current query."""
     stamp = isoformat(now or datetime.now(UTC))
-    with write_transaction(db):
-        for watch in watches:
-            db.execute(
-                "insert into watches (name, query, created) values (?, ?, ?) "
-                "on conflict (name) do update set query = excluded.query",
-                [watch.name, watch.query, stamp],
-            )
+    alerts_table.sync_watches(db, ((w.name, w.query) for w in watches), stamp)
 
 
 def watch_set(config: Config) -> WatchSet:
@@ -50,7 +43,7 @@ class Ingest:
         self.watches = {watch.name: watch for watch in config.watches}
         self.matcher = watch_set(config)
         sync_watches(db, config.watches)
-        self.created = dict(db.execute("select name, created from watches").fetchall())
+        self.created = alerts_table.watches_created(db)
 
     def store(self, article: Article, outlet: str, now: datetime | None = None) -> Stored:
         """Store ``article``; alerts for the watches it matches are committed with it."""
@@ -75,10 +68,7 @@ class Ingest:
         now: datetime,
     ) -> int:
         stamp = isoformat(now)
-        (published,) = db.execute(
-            "select published from articles where id = ?", [change.article_id]
-        ).fetchone()
-        reference = published or change.first_seen
+        reference = change.published or change.first_seen
         created = 0
         for match in matches:
             watch = self.watches[match.watch]
@@ -86,17 +76,7 @@ class Ingest:
                 continue
             if reference < isoformat(now - timedelta(seconds=watch.max_age)):
                 continue
-            cursor = db.execute(
-                "insert or ignore into alerts "
-                "(watch, article_id, story_id, created, status, snippets) "
-                "values (?, ?, ?, ?, 'pending', ?)",
-                [
-                    match.watch,
-                    change.article_id,
-                    change.story_id,
-                    stamp,
-                    json.dumps(match.snippets, ensure_ascii=False),
-                ],
+            created += alerts_table.add_alert(
+                db, match.watch, change.article_id, change.story_id, stamp, match.snippets
             )
-            created += cursor.rowcount
         return created

@@ -55,6 +55,8 @@ class Change:
     story_id: int
     first_seen: str
     outcome: str
+    #: The stored article's published date (kept from the first text that had one), or None.
+    published: str | None = None
 
 
 @lru_cache(maxsize=8)
@@ -113,9 +115,10 @@ def store_article(
             story_id, outcome = _story_for(db, exact, mine, bands, article, outlet, seen)
             article_id = _insert(db, article, outlet, seen, digest, story_id)
             _set_bands(db, article_id, bands)
-            first_seen = seen
+            first_seen, published = seen, article.published
         else:
             article_id, story_id, first_seen = row["id"], row["story_id"], row["first_seen"]
+            published = row["published"] or article.published
             if _same_text(db, row, digest):
                 db.table("articles").update(article_id, {"last_seen": seen})
                 outcome = DUPLICATE
@@ -137,7 +140,8 @@ def store_article(
         )
         alerts = 0
         if on_change is not None and outcome != DUPLICATE:
-            alerts = on_change(db, Change(article_id, story_id, first_seen, outcome))
+            change = Change(article_id, story_id, first_seen, outcome, published)
+            alerts = on_change(db, change)
     return Stored(article_id, outcome, story_id, alerts)
 
 
@@ -355,6 +359,45 @@ def search_articles(db: Database, query: str, limit: int = 20) -> list[dict]:
         "from articles_fts join articles a on a.id = articles_fts.rowid "
         "where articles_fts match ? order by rank limit ?"
     )
-    cursor = db.execute(sql, [match, limit])
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query(sql, [match, limit]))
+
+
+def watch_candidates(db: Database, fts_match: str | None, limit: int) -> list[dict]:
+    """Stored articles newest first (published, else first seen): those the full-text
+    expression ``fts_match`` finds, or all when it is None; up to ``limit``."""
+    columns = "a.id, a.url, a.outlet, a.title, a.published, a.first_seen, a.language, a.text"
+    order = "order by coalesce(a.published, a.first_seen) desc"
+    if fts_match:
+        return list(
+            db.query(
+                f"select {columns} from articles_fts join articles a on a.id = articles_fts.rowid "
+                f"where articles_fts match ? {order} limit ?",
+                [fts_match, limit],
+            )
+        )
+    return list(db.query(f"select {columns} from articles a {order} limit ?", [limit]))
+
+
+def story_of_article(db: Database, article_id: int) -> int | None:
+    """The story an article belongs to; None if there is no such article."""
+    row = db.execute("select story_id from articles where id = ?", [article_id]).fetchone()
+    return int(row[0]) if row else None
+
+
+def new_articles(db: Database, outlet: str, since: str) -> tuple[int, int]:
+    """Articles of ``outlet`` first seen since ``since``, and how many of them carry a doubt."""
+    new, doubtful = db.execute(
+        "select count(*), count(doubt) from articles where outlet = ? and first_seen >= ?",
+        [outlet, since],
+    ).fetchone()
+    return int(new), int(doubtful)
+
+
+def articles_by_date(db: Database) -> list[dict]:
+    """Every article (id, outlet, title, published, url, size, text), by published date."""
+    return list(
+        db.query(
+            "select id, outlet, title, published, url, length(text) as size, text "
+            "from articles order by published"
+        )
+    )

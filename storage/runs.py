@@ -86,6 +86,37 @@ def finish_run(
         )
 
 
+def recent_runs(db: Database, outlet: str, limit: int) -> list[dict[str, Any]]:
+    """The outlet's latest ended runs, newest first: status, reason, articles_new, stats."""
+    return list(
+        db.query(
+            "select status, reason, articles_new, stats from crawl_runs "
+            "where outlet = ? and status != 'running' order by started desc, id desc limit ?",
+            [outlet, limit],
+        )
+    )
+
+
+def last_runs(db: Database) -> dict[str, str]:
+    """When each outlet's latest run started."""
+    return dict(
+        db.execute("select outlet, max(started) from crawl_runs group by outlet").fetchall()
+    )
+
+
+def last_run(db: Database, outlet: str) -> dict[str, Any] | None:
+    """The outlet's latest run: started, finished, status, pages_fetched, articles_new, errors,
+    reason, stats."""
+    rows = list(
+        db.query(
+            "select started, finished, status, pages_fetched, articles_new, errors, reason, stats "
+            "from crawl_runs where outlet = ? order by started desc, id desc limit 1",
+            [outlet],
+        )
+    )
+    return rows[0] if rows else None
+
+
 def settle_run(
     db: Database,
     outlet: str,
@@ -140,12 +171,11 @@ def settle_run(
             db.table("crawl_runs").update(
                 row[0], {"status": status, "finished": stamp, "reason": reason}
             )
-        cursor = db.execute(
+        (run,) = db.query(
             "select * from crawl_runs where outlet = ? and pid = ? order by id desc limit 1",
             [outlet, pid],
         )
-        columns = [c[0] for c in cursor.description]
-        return dict(zip(columns, cursor.fetchone(), strict=True))
+        return run
 
 
 def close_abandoned(db: Database, now: datetime | None = None) -> int:

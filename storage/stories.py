@@ -130,14 +130,14 @@ def read_story(db: Database, story_id: int) -> dict | None:
         return None
     story = dict(zip(("id", "title", "first_seen", "last_seen", "outlets"), row, strict=True))
     story["outlets"] = json.loads(story["outlets"])
-    cursor = db.execute(
-        "select id, outlet, url, title, author, published, first_seen, last_seen, updated, "
-        "language, content_hash, text, doubt from articles where story_id = ? "
-        "order by first_seen, id",
-        [story_id],
+    story["articles"] = list(
+        db.query(
+            "select id, outlet, url, title, author, published, first_seen, last_seen, updated, "
+            "language, content_hash, text, doubt from articles where story_id = ? "
+            "order by first_seen, id",
+            [story_id],
+        )
     )
-    columns = [c[0] for c in cursor.description]
-    story["articles"] = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
     for article in story["articles"]:
         versions = db.execute(
             "select fetched, content_hash, title, text from article_versions "

@@ -266,15 +266,16 @@ def search(ctx: _Context, query: str, limit: int, as_json: bool) -> None:
 @pass_context
 def story(ctx: _Context, ident: int, article: bool, as_json: bool) -> None:
     """Show story ID: every outlet's article of it, and each article's earlier versions."""
+    from storage.articles import story_of_article
     from storage.stories import read_story
 
     db = ctx.open_db()
     story_id = ident
     if article:
-        row = db.execute("select story_id from articles where id = ?", [ident]).fetchone()
-        if row is None:
+        found_story = story_of_article(db, ident)
+        if found_story is None:
             raise WirewatchError(f"no article {ident} in {ctx.db_path}")
-        story_id = row[0]
+        story_id = found_story
     found = read_story(db, story_id)
     if found is None:
         raise WirewatchError(f"no story {story_id} in {ctx.db_path}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from storage.alerts import alert_titles
+from storage.articles import articles_by_date
 from storage.db import open_db
 from wirewatch.localsite import serve_folder
 
@@ -113,19 +115,13 @@ def run_demo(folder: Path | None = None) -> None:
             subprocess.run(command, check=False)
         db = open_db(work / "demo.db")
         click.secho("\nStored articles:", bold=True)
-        for row in db.query(
-            "select id, outlet, title, published, url, length(text) as size, text "
-            "from articles order by published"
-        ):
+        for row in articles_by_date(db):
             first = row["text"].split("\n", 1)[0]
             click.echo(f"#{row['id']} [{row['outlet']}] {row['title']}")
             click.echo(f"    {row['published']}  {row['url']}")
             click.echo(f"    {row['size']} characters: {first[:110]}…")
         click.secho("\nAlerts (watches S-400, snapback, Pezeshkian):", bold=True)
-        for watch, title, outlet in db.execute(
-            "select l.watch, a.title, a.outlet from alerts l "
-            "join articles a on a.id = l.article_id order by l.id"
-        ).fetchall():
+        for watch, title, outlet in alert_titles(db):
             click.echo(f"  [{watch}] {outlet}: {title}")
         db.close()
         click.secho("\n$ wirewatch notify", bold=True)

@@ -26,13 +26,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import make_msgid, parseaddr
 
 from sqlite_utils import Database
 
+from alerts.outbox import message_id_for
 from extractors.dates import isoformat
 from storage.db import write_transaction
-from storage.runs import problems_of
+from storage.health import record_health
+from storage.outbox import new_email
+from storage.runs import problems_of, recent_runs
 from wirewatch.config import Config, HealthConfig
 
 logger = logging.getLogger(__name__)
@@ -96,31 +98,12 @@ def check_outlet(
 ) -> Change | None:
     """Judge ``outlet`` on its runs; record and announce a change of state. None if unchanged."""
     stamp = isoformat(now or datetime.now(UTC))
-    cursor = db.execute(
-        "select status, reason, articles_new, stats from crawl_runs "
-        "where outlet = ? and status != 'running' order by started desc, id desc limit ?",
-        [outlet, HISTORY],
-    )
-    columns = [c[0] for c in cursor.description]
-    runs = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    runs = recent_runs(db, outlet, HISTORY)
     found = problems(runs, config.health)
     state = UNHEALTHY if found else HEALTHY
     reason = "; ".join(found)
     with write_transaction(db):
-        row = db.execute("select state from outlet_health where outlet = ?", [outlet]).fetchone()
-        before = row[0] if row else HEALTHY
-        if row is None or before != state:
-            db.execute(
-                "insert into outlet_health (outlet, state, reason, since, checked) "
-                "values (?, ?, ?, ?, ?) on conflict (outlet) do update set state = excluded.state, "
-                "reason = excluded.reason, since = excluded.since, checked = excluded.checked",
-                [outlet, state, reason, stamp, stamp],
-            )
-        else:
-            db.execute(
-                "update outlet_health set reason = ?, checked = ? where outlet = ?",
-                [reason, stamp, outlet],
-            )
+        before = record_health(db, outlet, state, reason, stamp) or HEALTHY
         if before == state:
             return None
         change = Change(outlet, state, reason)
@@ -157,17 +140,14 @@ def _queue_email(db: Database, config: Config, change: Change, stamp: str) -> No
         )
         return
     subject, body = health_message(change)
-    domain = parseaddr(config.email.sender)[1].rpartition("@")[2] or "localhost"
-    db.table("emails").insert(
-        {
-            "watch": "",
-            "kind": "health",
-            "created": stamp,
-            "status": "pending",
-            "message_id": make_msgid("wirewatch", domain=domain),
-            "subject": subject,
-            "body": body,
-        }
+    new_email(
+        db,
+        watch="",
+        kind="health",
+        created=stamp,
+        message_id=message_id_for(config),
+        subject=subject,
+        body=body,
     )
 
 
