@@ -34,15 +34,17 @@ browser:
 demo: install  ## offline tour on the bundled fixture pages
 	$(BIN)/wirewatch demo
 
-lint: install
+lint: install  ## ruff, mypy, and the layers of the house (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: lint test
 
 bench: install  ## all benchmarks (about 45 minutes; each script also runs alone)
 	$(BIN)/python bench/aeb.py
+	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/neardup.py
 	$(BIN)/python bench/ingest.py

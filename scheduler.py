@@ -13,7 +13,7 @@ Jobs are built from the config at start and again on reload (no persisted job st
 Each crawl is a ``wirewatch crawl OUTLET`` child process, at most ``[schedule] max_parallel`` at
 once. One that outlives ``crawl_timeout`` is terminated (SIGTERM, then SIGKILL), one that
 crashes is recorded as failed; either way it has its ``crawl_runs`` row, a log line, and a
-health check (``wirewatch.health``), and the other outlets never notice.
+health check (``alerts.health``), and the other outlets never notice.
 
 SIGTERM or SIGINT: no new crawl starts, running ones get ``[schedule] grace`` to finish (then
 are terminated), due alerts are delivered, and the process exits 0. SIGHUP, or a change to the
@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,25 +37,73 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import Field
 
+from alerts.config import EmailConfig, HealthConfig, WatchConfig
+from alerts.health import check_outlet
+from alerts.mail import transport
+from alerts.outbox import notify as deliver
+from core.errors import WirewatchError
+from core.fields import Seconds, Section
+from core.units import format_duration
+from crawler.config import OutletConfig
+from storage.config import StorageConfig
 from storage.db import open_db
 from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, problems_of, settle_run
-from wirewatch.config import Config, OutletConfig, load_config
-from wirewatch.errors import WirewatchError
-from wirewatch.health import check_outlet
-from wirewatch.units import format_duration
 
 logger = logging.getLogger("wirewatch.scheduler")
 
 #: Seconds a terminated crawl gets to close its run before it is killed.
 TERMINATE_WAIT = 10.0
+
+
+class ScheduleConfig(Section):
+    every: Seconds = 15 * 60.0
+    jitter: Seconds = 0.0
+    crawl_timeout: Seconds = 10 * 60.0
+    max_parallel: int = Field(default=2, ge=1, le=32)
+    grace: Seconds = 30.0
+    notify: Seconds = 60.0
+
+
+class MonitorConfig(Protocol):
+    """What the monitor reads of the config (``wirewatch.config.Config`` is one)."""
+
+    @property
+    def schedule(self) -> ScheduleConfig: ...
+
+    @property
+    def health(self) -> HealthConfig: ...
+
+    @property
+    def email(self) -> EmailConfig: ...
+
+    @property
+    def storage(self) -> StorageConfig: ...
+
+    @property
+    def outlets(self) -> list[OutletConfig]: ...
+
+    @property
+    def watches(self) -> list[WatchConfig]: ...
+
+    def database_path(self, override: str | None = None) -> Path: ...
+
+    def maildir_path(self) -> Path: ...
+
+    @property
+    def smtp_url(self) -> str: ...
+
+
+#: Reads and validates the config file again (SIGHUP, a saved file); raises if it cannot.
+Loader = Callable[[Path], MonitorConfig]
 
 
 @dataclass(frozen=True)
@@ -68,7 +117,7 @@ class Plan:
     outlet: str | None = None
 
 
-def outlet_trigger(config: Config, outlet: OutletConfig) -> tuple[BaseTrigger, float, str]:
+def outlet_trigger(config: MonitorConfig, outlet: OutletConfig) -> tuple[BaseTrigger, float, str]:
     """The outlet's trigger, its nominal interval in seconds, and a description."""
     if outlet.cron:
         return CronTrigger.from_crontab(outlet.cron, timezone=UTC), 60.0, f"cron {outlet.cron}"
@@ -78,7 +127,7 @@ def outlet_trigger(config: Config, outlet: OutletConfig) -> tuple[BaseTrigger, f
     return trigger, every, f"every {format_duration(every)}"
 
 
-def next_due(config: Config, outlet: OutletConfig, last: datetime | None) -> datetime | None:
+def next_due(config: MonitorConfig, outlet: OutletConfig, last: datetime | None) -> datetime | None:
     """When ``outlet`` is next due after a run started at ``last``; None if it never ran."""
     if last is None:
         return None
@@ -91,8 +140,11 @@ def next_due(config: Config, outlet: OutletConfig, last: datetime | None) -> dat
 class Monitor:
     """Schedules and runs the crawls of one config."""
 
-    def __init__(self, config: Config, config_file: Path, db: str | None = None) -> None:
+    def __init__(
+        self, config: MonitorConfig, config_file: Path, load: Loader, db: str | None = None
+    ) -> None:
         self.config = config
+        self.load = load
         self.config_file = Path(config_file).resolve()
         self.db = db
         self.children: dict[int, subprocess.Popen[str]] = {}
@@ -129,22 +181,23 @@ class Monitor:
     # -- jobs ----------------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """Deliver due alerts and operator emails (``wirewatch notify``) in a child process."""
-        timeout = max(60.0, self.config.schedule.notify * 10)
+        """Deliver due alerts and operator emails (what ``wirewatch notify`` does)."""
+        config = self.config
+        db = self.open()
         try:
-            result = subprocess.run(
-                self.command("notify"), capture_output=True, text=True, timeout=timeout
+            report = deliver(
+                db,
+                config,
+                transport(config.maildir_path(), config.email.sender, config.smtp_url),
+                config.database_path(self.db),
             )
-        except subprocess.TimeoutExpired:
-            logger.error("notify timed out after %(timeout).0fs", {"timeout": timeout})
+        except (OSError, sqlite3.Error, WirewatchError) as exc:
+            logger.error("notify failed: %(error)s", {"error": exc})
             return
-        if result.returncode:
-            logger.error(
-                "notify failed (exit %(code)d): %(error)s",
-                {"code": result.returncode, "error": result.stderr.strip()[-500:]},
-            )
-        elif not result.stdout.startswith("0 email(s) sent"):
-            logger.info("notify: %(summary)s", {"summary": result.stdout.strip()})
+        finally:
+            db.close()
+        if report.emails_sent or report.failed or report.retrying:
+            logger.info("notify: %(summary)s", {"summary": report.summary()})
 
     def crawl(self, outlet: str) -> None:
         """Run one outlet's crawl as a child process, within the crawl time limit."""
@@ -203,7 +256,7 @@ class Monitor:
 
     # -- the schedule --------------------------------------------------------------------------
 
-    def plans(self, config: Config) -> list[Plan]:
+    def plans(self, config: MonitorConfig) -> list[Plan]:
         plans = []
         for outlet in config.outlets:
             trigger, interval, _ = outlet_trigger(config, outlet)
@@ -232,7 +285,7 @@ class Monitor:
             plans.append(Plan(f"digest:{watch.name}", trigger, signature, interval))
         return plans
 
-    def sync_jobs(self, config: Config, now: datetime | None = None) -> None:
+    def sync_jobs(self, config: MonitorConfig, now: datetime | None = None) -> None:
         """Make the scheduler's jobs those of ``config``: add, reschedule, remove."""
         now = now or datetime.now(UTC)
         plans = self.plans(config)
@@ -271,7 +324,7 @@ class Monitor:
             )
             self.signatures[plan.job_id] = plan.signature
 
-    def first_runs(self, config: Config, now: datetime) -> dict[str, datetime | None]:
+    def first_runs(self, config: MonitorConfig, now: datetime) -> dict[str, datetime | None]:
         """Each outlet's first run: overdue ones now, most overdue first; None = the trigger's."""
         db = self.open()
         try:
@@ -298,8 +351,8 @@ class Monitor:
         """Read the config file again and rebuild the schedule from it; keep it if invalid."""
         self.config_stamp = self._stamp()
         try:
-            config = load_config(self.config_file)
-        except WirewatchError as exc:
+            config = self.load(self.config_file)
+        except Exception as exc:
             logger.error(
                 "Config not reloaded, the schedule is unchanged: %(error)s", {"error": exc}
             )
@@ -458,10 +511,3 @@ def _end_with_parent() -> None:
 def _last_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1][-300:] if lines else ""
-
-
-if __name__ == "__main__":
-    from wirewatch.cli import main
-
-    sys.argv.append("run")
-    main()

@@ -12,11 +12,11 @@ from typing import Protocol
 
 from sqlite_utils import Database
 
+from alerts.config import WatchConfig
 from alerts.query import And, Node, Or, Term, display_text, parse_query
 from alerts.watches import Snippet, Watch, document, snippets
 from extractors.article import Article
 from storage.articles import watch_candidates
-from wirewatch.config import WatchConfig
 
 
 class Progress(Protocol):

@@ -9,7 +9,6 @@ messages are written to the ``[email] maildir`` folder, which any mail client ca
 from __future__ import annotations
 
 import mailbox
-import os
 import re
 import smtplib
 import ssl
@@ -25,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from alerts.watches import Snippet, snippet_text
-from wirewatch.errors import WirewatchError
+from core.errors import WirewatchError
 
 SMTP_URL = "WIREWATCH_SMTP_URL"
 SUBJECT_MAX = 160
@@ -315,9 +314,10 @@ def _text(reply: bytes | str) -> str:
     return one_line(reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply, 300)
 
 
-def transport(maildir: Path, sender: str) -> Transport:
-    """SMTP if ``$WIREWATCH_SMTP_URL`` is set, else the Maildir."""
-    url = os.environ.get(SMTP_URL, "").strip()
+def transport(maildir: Path, sender: str, smtp_url: str = "") -> Transport:
+    """SMTP if ``smtp_url`` (``$WIREWATCH_SMTP_URL``, which the application reads) is given,
+    else the Maildir."""
+    url = smtp_url.strip()
     if url:
         return SmtpTransport(SmtpSettings.from_url(url), sender)
     return MaildirTransport(maildir)

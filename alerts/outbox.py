@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from alerts.config import AlertSettings, WatchConfig
 from alerts.mail import DeliveryError, Item, Transport, build_message, build_notice
 from extractors.dates import isoformat
 from storage import outbox as store
 from storage.db import write_transaction
 from storage.outbox import FAILED, PENDING, SENT, list_alerts
-from wirewatch.config import Config, WatchConfig
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,14 @@ class NotifyReport:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line: what was sent, failed, is to be retried and waits."""
+        return (
+            f"{self.emails_sent} email(s) sent ({self.alerts_sent} alert(s)) via "
+            f"{self.transport}; {self.failed} failed, {self.retrying} to retry, "
+            f"{self.waiting} waiting"
+        )
+
 
 @contextmanager
 def notify_lock(database: Path) -> Iterator[bool]:
@@ -76,7 +84,7 @@ def notify_lock(database: Path) -> Iterator[bool]:
 
 def notify(
     db: Database,
-    config: Config,
+    config: AlertSettings,
     transport: Transport,
     database: Path,
     now: datetime | None = None,
@@ -98,7 +106,7 @@ def notify(
     return report
 
 
-def plan(db: Database, config: Config, now: datetime) -> int:
+def plan(db: Database, config: AlertSettings, now: datetime) -> int:
     """Give pending alerts their emails; returns how many emails were created."""
     stamp = isoformat(now)
     watches = {watch.name: watch for watch in config.watches}
@@ -128,7 +136,12 @@ def plan(db: Database, config: Config, now: datetime) -> int:
 
 
 def _new_email(
-    db: Database, config: Config, watch: WatchConfig, alert_ids: list[int], kind: str, stamp: str
+    db: Database,
+    config: AlertSettings,
+    watch: WatchConfig,
+    alert_ids: list[int],
+    kind: str,
+    stamp: str,
 ) -> None:
     store.new_email(
         db,
@@ -140,7 +153,7 @@ def _new_email(
     )
 
 
-def message_id_for(config: Config) -> str:
+def message_id_for(config: AlertSettings) -> str:
     """A new Message-ID in the sender's domain."""
     domain = parseaddr(config.email.sender)[1].rpartition("@")[2] or "localhost"
     return make_msgid("wirewatch", domain=domain)
@@ -169,7 +182,7 @@ def last_occurrence(at: str, zone: str, now: datetime) -> datetime:
 
 
 def _send_due(
-    db: Database, config: Config, transport: Transport, now: datetime, report: NotifyReport
+    db: Database, config: AlertSettings, transport: Transport, now: datetime, report: NotifyReport
 ) -> None:
     watches = {watch.name: watch for watch in config.watches}
     for due in store.due_emails(db, now):
@@ -210,7 +223,7 @@ Prepared = tuple[list[str], Callable[[str], EmailMessage], int] | str
 
 def _alert_email(
     db: Database,
-    config: Config,
+    config: AlertSettings,
     watch: WatchConfig | None,
     email_id: int,
     message_id: str,
@@ -239,7 +252,7 @@ def _alert_email(
 
 
 def _notice(
-    db: Database, config: Config, email_id: int, message_id: str, now: datetime
+    db: Database, config: AlertSettings, email_id: int, message_id: str, now: datetime
 ) -> Prepared:
     """An operator email (outlet health), to every ``[email] operator``."""
     if not config.email.operator:

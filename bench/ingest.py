@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alerts.record import Ingest  # noqa: E402
 from extractors.article import Article  # noqa: E402
 from extractors.urls import url_key  # noqa: E402
+from ingest import Ingest  # noqa: E402
 from storage import stories  # noqa: E402
 from storage.articles import text_hash  # noqa: E402
 from storage.db import open_db  # noqa: E402
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "ingest.db"
         db = open_db(path)
-        ingest = Ingest(db, config_with_watches(vocabulary, rng))
+        ingest = Ingest(db, config_with_watches(vocabulary, rng).watches)
         rows, stored, have = [], [], 0
         for size in sizes:
             started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Soak: hundreds of scheduled crawl runs through the real monitor; does its memory stay flat?
 
-Serves the fixture outlets on 127.0.0.1, starts ``python scheduler.py`` on them with every
+Serves the fixture outlets on 127.0.0.1, starts ``wirewatch run`` on them with every
 outlet due each second, and samples the monitor process (not its crawl children) every 25
 finished runs: resident memory, threads and open files. The first sample is taken after 25
 runs, once imports and caches have settled.
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         log = open(Path(tmp) / "soak.log", "w")  # noqa: SIM115
         monitor = subprocess.Popen(
-            [sys.executable, "scheduler.py", "--config", str(config)],
+            [sys.executable, "-m", "wirewatch", "--config", str(config), "run"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=log,

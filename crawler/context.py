@@ -1,4 +1,9 @@
-"""What every wirewatch Scrapy component needs: the validated config and the database path."""
+"""What every wirewatch Scrapy component needs: the validated config and the database path.
+
+The config is loaded by the application (``wirewatch crawl`` hands it over in the settings);
+``scrapy crawl outlet`` run alone loads it with ``WIREWATCH_CONFIG_LOADER``, a dotted path that
+Scrapy resolves as it resolves its own components, so the crawler imports nothing above it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
-from wirewatch.config import Config, load_config
+from crawler.config import CrawlerConfig as Config
 
+#: What loads the config when no application handed it over (``scrapy crawl outlet`` alone): a
+#: dotted path, resolved at run time like Scrapy's own components.
+DEFAULT_LOADER = "wirewatch.config.load_config"
 # Where the spider leaves the config it loaded, so the other components do not read it again.
 LOADED = "_WIREWATCH_LOADED_CONFIG"
 ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_exceptions/count")
@@ -18,9 +27,10 @@ ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_ex
 def crawl_config(settings: BaseSettings) -> Config:
     """The config named by the ``WIREWATCH_CONFIG`` setting, read once per crawl."""
     loaded = settings.get(LOADED)
-    if isinstance(loaded, Config):
-        return loaded
-    return load_config(settings.get("WIREWATCH_CONFIG") or None)
+    if loaded is not None:
+        return loaded  # type: ignore[no-any-return]
+    load = load_object(settings.get("WIREWATCH_CONFIG_LOADER") or DEFAULT_LOADER)
+    return load(settings.get("WIREWATCH_CONFIG") or None)  # type: ignore[no-any-return]
 
 
 def error_count(stats: Mapping[str, Any]) -> int:

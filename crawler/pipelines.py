@@ -15,9 +15,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from sqlite_utils import Database
 
-from alerts.record import Ingest
 from crawler.context import crawl_config, database_path
 from crawler.items import ArticleItem
+from ingest import Ingest
 from storage.db import open_db
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class StorePipeline:
         config = crawl_config(crawler.settings)
         path = database_path(crawler.settings, config)
         db = open_db(path, config.storage.busy_timeout)
-        return cls(crawler, db, Ingest(db, config))
+        return cls(crawler, db, Ingest(db, config.watches))
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         stats = self.crawler.stats

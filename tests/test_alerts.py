@@ -18,8 +18,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from alerts.mail import MaildirTransport, SmtpSettings, SmtpTransport
 from alerts.outbox import last_occurrence, notify, notify_lock
-from alerts.record import Ingest
 from extractors.article import Article
+from ingest import Ingest
 from storage.db import open_db
 from tests.conftest import ROOT, SITE, Handler, free_port, outlets_config, wirewatch
 from wirewatch.config import parse_config
@@ -200,7 +200,7 @@ def test_a_hostile_title_breaks_neither_headers_nor_html(
     config = parse_config(config_text(tmp_path))
     db = open_db(tmp_path / "w.db")
     title = 'S-400 news\r\nBcc: victim@example.org\r\n\r\n<script>alert("x")</script>\x07'
-    stored = Ingest(db, config).store(hostile_article(title), "tehrantimes")
+    stored = Ingest(db, config.watches).store(hostile_article(title), "tehrantimes")
     assert stored.alerts == 1
     report = notify(
         db,
@@ -316,7 +316,7 @@ def test_digest_time_of_day_in_the_watch_time_zone() -> None:
 def test_old_articles_and_articles_older_than_the_watch_do_not_alert(tmp_path: Path) -> None:
     config = parse_config(config_text(tmp_path))
     db = open_db(tmp_path / "w.db")
-    ingest = Ingest(db, config)
+    ingest = Ingest(db, config.watches)
     old = Article(
         **{
             **hostile_article("Old S-400 story", "https://x.org/old").as_dict(),
@@ -328,7 +328,7 @@ def test_old_articles_and_articles_older_than_the_watch_do_not_alert(tmp_path: P
     # Stored before a watch on it existed, then corrected: no alert for the new watch.
     quiet = parse_config(config_text(tmp_path, watches=""))
     article = hostile_article("Before", "https://x.org/before")
-    Ingest(db, quiet).store(article, "x", datetime.now(UTC) - timedelta(hours=1))
+    Ingest(db, quiet.watches).store(article, "x", datetime.now(UTC) - timedelta(hours=1))
     changed = Article(**{**article.as_dict(), "text": article.text + " Corrected."})
     assert ingest.store(changed, "x").outcome == "updated"
     assert db.execute("select count(*) from alerts").fetchone()[0] == 0
@@ -402,7 +402,7 @@ def test_the_monitor_delivers_alerts_on_its_schedule(
         encoding="utf-8",
     )
     monitor = subprocess.Popen(
-        [sys.executable, "scheduler.py", "--config", str(config)],
+        [sys.executable, "-m", "wirewatch", "--config", str(config), "run"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

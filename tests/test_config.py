@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError
 from wirewatch.config import load_config, parse_config
-from wirewatch.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.health import check_outlet, problems
 from storage.db import open_db
 from storage.runs import FINISHED, finish_run, start_run
 from wirewatch.config import HealthConfig, parse_config
-from wirewatch.health import check_outlet, problems
 
 RULES = HealthConfig(failures=3, quiet_runs=3, extraction_runs=2, feed_errors=2)
 

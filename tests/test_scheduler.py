@@ -27,12 +27,12 @@ from wirewatch.localsite import serve_folder
 
 
 class Daemon:
-    """``python scheduler.py`` as a child process, with its log collected as it comes."""
+    """``wirewatch run`` as a child process, with its log collected as it comes."""
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "scheduler.py", "--config", str(config), *args],
+            [sys.executable, "-m", "wirewatch", "--config", str(config), *args, "run"],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

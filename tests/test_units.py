@@ -1,6 +1,6 @@
 import pytest
 
-from wirewatch.units import parse_duration, parse_size
+from core.units import parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

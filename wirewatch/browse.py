@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from wirewatch.errors import WirewatchError
+from core.errors import WirewatchError
 
 INSTALL_HINT = "pip install 'wirewatch[browse]'"
 

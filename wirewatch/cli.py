@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from core.errors import UnknownOutletError, WirewatchError
 from wirewatch.config import Config, config_path, load_config
-from wirewatch.errors import UnknownOutletError, WirewatchError
 from wirewatch.logs import setup_logging
 
 logger = logging.getLogger("wirewatch")
@@ -47,13 +47,11 @@ pass_context = click.make_pass_decorator(_Context)
 @click.option(
     "--config",
     "config_file",
-    envvar="WIREWATCH_CONFIG",
     type=click.Path(dir_okay=False),
     help="Config file [default: $WIREWATCH_CONFIG or ./wirewatch.toml].",
 )
 @click.option(
     "--db",
-    envvar="WIREWATCH_DB",
     type=click.Path(dir_okay=False),
     help="SQLite file [default: $WIREWATCH_DB or [storage] database of the config].",
 )
@@ -317,22 +315,20 @@ def notify(ctx: _Context, as_json: bool) -> None:
     from alerts.outbox import notify as run_notify
 
     config = ctx.config
-    maildir = Path(config.email.maildir)
-    if not maildir.is_absolute() and config.path is not None:
-        maildir = config.path.parent / maildir
     db = ctx.open_db()
-    report = run_notify(db, config, transport(maildir, config.email.sender), ctx.db_path)
+    report = run_notify(
+        db,
+        config,
+        transport(config.maildir_path(), config.email.sender, config.smtp_url),
+        ctx.db_path,
+    )
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
     if report.busy:
         click.echo("another notify is running on this database; nothing done")
         return
-    click.echo(
-        f"{report.emails_sent} email(s) sent ({report.alerts_sent} alert(s)) via "
-        f"{report.transport}; {report.failed} failed, {report.retrying} to retry, "
-        f"{report.waiting} waiting"
-    )
+    click.echo(report.summary())
 
 
 @cli.command()
@@ -526,7 +522,7 @@ def run(ctx: _Context) -> None:
         for handler in logging.root.handlers:
             handler.setLevel(logging.INFO)  # one line per run is what an operator wants to see
         logging.root.setLevel(logging.INFO)
-    Monitor(ctx.config, ctx.config_file, ctx.db_override).run()
+    Monitor(ctx.config, ctx.config_file, load_config, ctx.db_override).run()
 
 
 @cli.command()

@@ -13,9 +13,10 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.context import error_count
+from crawler.context import LOADED, error_count
 from crawler.spiders.outlet import OutletSpider
 from storage.runs import problems_of, unreadable
+from wirewatch.config import load_config
 
 SUMMARY_KEYS = {
     "fetched": "downloader/response_count",
@@ -72,6 +73,8 @@ def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "IN
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.set("WIREWATCH_CONFIG", str(config_path), priority="cmdline")
+    # The config is read once, here, and handed to the crawler's components.
+    settings.set(LOADED, load_config(config_path), priority="cmdline")
     if db_path is not None:
         settings.set("WIREWATCH_DB", str(db_path), priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")

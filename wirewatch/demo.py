@@ -1,8 +1,10 @@
-"""``make demo``: the whole flow offline, on the bundled fixture pages.
+"""The offline tour (``wirewatch demo``, ``make demo``).
 
-Serves ``tests/fixtures/site`` on 127.0.0.1, writes a config whose outlets point there, crawls
-them with the real spider in a child process (as the monitor does), prints what was stored and
-the alerts that fired, and delivers them (to a Maildir, or over ``$WIREWATCH_SMTP_URL``).
+Serves the bundled fixture outlets (``wirewatch/demo_site``, package data: in a checkout a
+link to ``tests/fixtures/site``, in an installed package a copy) on 127.0.0.1, writes a config
+whose outlets point there, crawls them with the real spider in a child process (as the monitor
+does), prints what was stored and the alerts that fired, and delivers them (to a Maildir, or
+over ``$WIREWATCH_SMTP_URL``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -19,7 +22,8 @@ from storage.articles import articles_by_date
 from storage.db import open_db
 from wirewatch.localsite import serve_folder
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "site"
+#: The fixture outlets, found the same way from a checkout and from an installed package.
+FIXTURES = Path(str(files("wirewatch") / "demo_site"))
 
 CONFIG = """\
 # The bundled fixture outlets, served on 127.0.0.1 (written by `wirewatch demo`).

@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from wirewatch.errors import WirewatchError
+from core.errors import WirewatchError
 
 MAX_BYTES = 10 * 1000**2
 TIMEOUT = 30.0

@@ -23,9 +23,9 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from alerts.record import Ingest
 from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, Article, extract_article
 from extractors.urls import host_of, in_domains
+from ingest import Ingest
 from storage.articles import DUPLICATE, NEAR_DUPLICATE, NEW, UPDATED
 from wirewatch.config import Config
 from wirewatch.progress import Progress
@@ -176,7 +176,7 @@ def replay(
         jobs: Processes that extract pages at once (storing stays in this one).
     """
     report = report or ReplayReport()
-    ingest = Ingest(db, config)
+    ingest = Ingest(db, config.watches)
     for page, (article, reason, detail) in _extracted(pages, config.crawl.min_text, jobs):
         report.counts["seen"] += 1
         if page.problem:

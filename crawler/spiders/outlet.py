@@ -38,6 +38,7 @@ from scrapy.utils.gz import gunzip
 from sqlite_utils import Database
 from twisted.python.failure import Failure
 
+from crawler.config import OutletConfig
 from crawler.context import apply_crawl_section, crawl_config, database_path
 from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
 from crawler.items import ArticleItem
@@ -47,7 +48,6 @@ from extractors.dates import parse_date
 from extractors.urls import host_of, in_domains, private_target
 from storage.articles import should_fetch
 from storage.db import open_db
-from wirewatch.config import OutletConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,27 +1,30 @@
-"""Turn a stored article's watch matches into ``alerts`` rows, in the storing transaction.
+"""The one write path: store an article and raise the alerts it matches, in one transaction.
+
+``Ingest.store`` is what a crawl and a replay call for every extracted article. Storing
+(``storage.articles.store_article``) calls back into this module inside its transaction, so the
+article and its alerts are committed together or not at all.
 
 An alert is created for a watch and a story at most once (a unique index): a copy of an alerted
 story on another site, or an update of its article, does not alert again (the story records
 who else reported it). Alerts come only when the article is new or its text changed, and only
-when the article is recent enough for the watch
-(``max_age``, on its published date, else when it was first seen) and was first seen after the
-watch was created: adding a watch does not raise alerts on what the archive already holds
-(``wirewatch backfill`` lists that instead).
+when the article is recent enough for the watch (``max_age``, on its published date, else when
+it was first seen) and was first seen after the watch was created: adding a watch does not raise
+alerts on what the archive already holds (``wirewatch backfill`` lists that instead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
+from alerts.config import WatchConfig
 from alerts.watches import Match, WatchSet
 from extractors.article import Article
 from extractors.dates import isoformat
 from storage import alerts as alerts_table
 from storage.articles import Change, Stored, store_article, unchanged
-from wirewatch.config import Config, WatchConfig
 
 
 def sync_watches(db: Database, watches: Iterable[WatchConfig], now: datetime | None = None) -> None:
@@ -30,19 +33,19 @@ def sync_watches(db: Database, watches: Iterable[WatchConfig], now: datetime | N
     alerts_table.sync_watches(db, ((w.name, w.query) for w in watches), stamp)
 
 
-def watch_set(config: Config) -> WatchSet:
-    """The config's watches, parsed and indexed (the config has validated every query)."""
-    return WatchSet.parse((w.name, w.query, w.outlets) for w in config.watches)
+def watch_set(watches: Iterable[WatchConfig]) -> WatchSet:
+    """The watches, parsed and indexed (the config has validated every query)."""
+    return WatchSet.parse((w.name, w.query, w.outlets) for w in watches)
 
 
 class Ingest:
     """Store articles and raise the alerts they match, each article in one transaction."""
 
-    def __init__(self, db: Database, config: Config) -> None:
+    def __init__(self, db: Database, watches: Sequence[WatchConfig]) -> None:
         self.db = db
-        self.watches = {watch.name: watch for watch in config.watches}
-        self.matcher = watch_set(config)
-        sync_watches(db, config.watches)
+        self.watches = {watch.name: watch for watch in watches}
+        self.matcher = watch_set(watches)
+        sync_watches(db, watches)
         self.created = alerts_table.watches_created(db)
 
     def store(self, article: Article, outlet: str, now: datetime | None = None) -> Stored:

@@ -29,13 +29,13 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
+from alerts.config import AlertSettings, HealthConfig
 from alerts.outbox import message_id_for
 from extractors.dates import isoformat
 from storage.db import write_transaction
 from storage.health import record_health
 from storage.outbox import new_email
 from storage.runs import problems_of, recent_runs
-from wirewatch.config import Config, HealthConfig
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def run_problems(run: dict) -> list[str]:
 
 
 def check_outlet(
-    db: Database, config: Config, outlet: str, now: datetime | None = None
+    db: Database, config: AlertSettings, outlet: str, now: datetime | None = None
 ) -> Change | None:
     """Judge ``outlet`` on its runs; record and announce a change of state. None if unchanged."""
     stamp = isoformat(now or datetime.now(UTC))
@@ -132,7 +132,7 @@ def health_message(change: Change) -> tuple[str, str]:
     return subject, body
 
 
-def _queue_email(db: Database, config: Config, change: Change, stamp: str) -> None:
+def _queue_email(db: Database, config: AlertSettings, change: Change, stamp: str) -> None:
     if not config.email.operator:
         logger.warning(
             "No [email] operator configured: nobody is told that %(outlet)s is %(state)s",
