@@ -46,15 +46,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field
 
-from alerts.config import EmailConfig, HealthConfig, WatchConfig
+from alerts.config import AlertSettings
 from alerts.health import check_outlet
 from alerts.mail import transport
 from alerts.outbox import notify as deliver
 from core.errors import WirewatchError
 from core.fields import Seconds, Section
 from core.units import format_duration
-from crawler.config import OutletConfig
-from storage.config import StorageConfig
+from crawler.config import CrawlerConfig, OutletConfig
 from storage.db import open_db
 from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, problems_of, settle_run
 
@@ -73,28 +72,12 @@ class ScheduleConfig(Section):
     notify: Seconds = 60.0
 
 
-class MonitorConfig(Protocol):
-    """What the monitor reads of the config (``wirewatch.config.Config`` is one)."""
+class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):
+    """What the monitor reads of the config (``wirewatch.config.Config`` is one): what the
+    crawler and the alerts read, and the schedule, the Maildir and the SMTP URL."""
 
     @property
     def schedule(self) -> ScheduleConfig: ...
-
-    @property
-    def health(self) -> HealthConfig: ...
-
-    @property
-    def email(self) -> EmailConfig: ...
-
-    @property
-    def storage(self) -> StorageConfig: ...
-
-    @property
-    def outlets(self) -> list[OutletConfig]: ...
-
-    @property
-    def watches(self) -> list[WatchConfig]: ...
-
-    def database_path(self, override: str | None = None) -> Path: ...
 
     def maildir_path(self) -> Path: ...
 
