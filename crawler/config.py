@@ -4,6 +4,7 @@ the whole config (``CrawlerConfig``, which ``wirewatch.config.Config`` is)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
@@ -125,6 +126,16 @@ class OutletConfig(Section):
         if self.allow_domains:
             return [d.lower().removeprefix("www.") for d in self.allow_domains]
         return sorted({registrable_domain(u) for u in self.sources} - {""})
+
+
+def trusted_hosts(outlets: Iterable[OutletConfig]) -> list[str]:
+    """The hosts an operator named: every outlet's source hosts and its ``allow_domains``. They
+    may be at private addresses (an outlet pointed at an intranet); nothing else may."""
+    found: set[str] = set()
+    for outlet in outlets:
+        found.update((urlsplit(url).hostname or "").lower() for url in outlet.sources)
+        found.update(domain.lower() for domain in outlet.allow_domains)
+    return sorted(found - {""})
 
 
 class CrawlerConfig(Protocol):

@@ -15,6 +15,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 
 from crawler.config import CrawlerConfig as Config
+from crawler.config import trusted_hosts
 
 #: What loads the config when no application handed it over (``scrapy crawl outlet`` alone): a
 #: dotted path, resolved at run time like Scrapy's own components.
@@ -64,5 +65,6 @@ def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
         "WIREWATCH_MIN_TEXT": crawl.min_text,
         "WIREWATCH_MAX_PAGES": crawl.max_pages,
         "WIREWATCH_PAGE_BUDGET": crawl.page_budget,
+        "WIREWATCH_TRUSTED_HOSTS": trusted_hosts(config.outlets),
     }.items():
         settings.set(key, value, priority="spider")

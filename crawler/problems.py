@@ -22,6 +22,7 @@ from scrapy.statscollectors import StatsCollector
 from twisted.internet import error as net
 from twisted.python.failure import Failure
 
+from crawler.guard import PrivateAddressError, RefusedAddress
 from storage.runs import PROBLEMS
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ def add_problem(stats: StatsCollector | None, problem: str) -> None:
 def why_failed(failure: Failure | BaseException, url: str) -> str:
     """Why fetching ``url`` failed, in words: "DNS lookup failed for feeds.example.com"."""
     exc = failure.value if isinstance(failure, Failure) else failure
+    if isinstance(exc.__cause__, PrivateAddressError | RefusedAddress):
+        exc = exc.__cause__
+    if isinstance(exc, PrivateAddressError | RefusedAddress):
+        return str(exc.args[0]) if exc.args else "a private address: refused"
+    if "a private address: refused" in str(exc):
+        return str(exc).removeprefix("DNS lookup failed: ").rstrip(".")
     parts = urlsplit(url)
     host = parts.hostname or url
     where = f"{host}:{parts.port}" if parts.port else host
@@ -75,3 +82,13 @@ def why_failed(failure: Failure | BaseException, url: str) -> str:
     if isinstance(exc, net.ConnectionLost | net.ConnectionDone):
         return f"{where} closed the connection"
     return f"{type(exc).__name__} for {url}: {text[:200]}"
+
+
+def refused(failure: Failure) -> bool:
+    """Whether a fetch failed because its address is private (``crawler.guard``)."""
+    exc = failure.value
+    return (
+        isinstance(exc, PrivateAddressError | RefusedAddress)
+        or isinstance(exc.__cause__, PrivateAddressError | RefusedAddress)
+        or "a private address: refused" in str(exc)
+    )

@@ -14,6 +14,9 @@ this file holds only what the config does not set. Settings of our own carry the
   (default ``crawler.context.DEFAULT_LOADER``, ``wirewatch.config.load_config``).
 - ``WIREWATCH_DB``: path of the SQLite file, overriding ``[storage] database``.
 - ``WIREWATCH_RECORD_RUNS``: record each run in ``crawl_runs`` (default True).
+- ``WIREWATCH_TRUSTED_HOSTS``: hosts that may be at private addresses (the configured
+  sources' hosts and ``allow_domains``, set from the config); ``WIREWATCH_RESOLVE``: name ->
+  address answers before the system's (``crawler.guard``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 
+# Every connection is checked against the address it goes to (crawler/guard.py).
+TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"
+WIREWATCH_TRUSTED_HOSTS: list[str] = []
+WIREWATCH_RESOLVE: dict[str, str] = {}
+
 DOWNLOADER_MIDDLEWARES = {
+    "crawler.guard.AddressGuard": 50,
     # robots.txt failures in one line, not a traceback (crawler/robots.py).
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.RobotsTxtMiddleware": 100,

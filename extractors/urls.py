@@ -107,6 +107,19 @@ def private_target(url: str) -> bool:
     return not address.is_global
 
 
+def is_private_address(text: str) -> bool:
+    """Whether an IP address (text) is one a crawl must not reach on a link's word: loopback,
+    private, link-local (169.254.0.0/16, fe80::/10), unique-local (fc00::/7), multicast,
+    reserved or unspecified, IPv4-mapped IPv6 forms of these included. False for a name."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
+
+
 def host_of(url: str) -> str:
     """The URL's host, lower-cased and without a leading ``www.``."""
     return (urlsplit(url).hostname or "").lower().removeprefix("www.")

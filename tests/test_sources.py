@@ -7,9 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from conftest import ROOT, SITE, free_port, wirewatch
+from conftest import ROOT, SITE, free_port, outlets_config, wirewatch
 from test_scheduler import Daemon, wait_for
 
 from storage.db import open_db
@@ -83,13 +86,16 @@ def test_dead_outlets_turn_unhealthy_with_one_operator_email_each(tmp_path, smtp
         assert row["problems"] and "unreachable" in row["problems"][0]
 
 
-def crawl_with_hosts(config: Path, outlets: list[str], hosts: dict[str, str]) -> dict:
+def crawl_with_hosts(
+    config: Path, outlets: list[str], hosts: dict[str, str], **settings: object
+) -> dict:
     """Run the named outlets' crawls in a child process, the test's names resolving to
-    ``hosts``; returns {outlet: stats}."""
+    ``hosts`` (the WIREWATCH_RESOLVE setting), with more Scrapy ``settings``; returns
+    {outlet: stats}."""
+    overrides = {"WIREWATCH_RESOLVE": hosts, **settings}
     code = (
         "import json, sys; from pathlib import Path; from wirewatch.crawl import run_crawls\n"
-        f"found = run_crawls({outlets!r}, Path({str(config)!r}), None, 'WARNING',"
-        " {'DNS_RESOLVER': 'resolver.HostsResolver'})\n"
+        f"found = run_crawls({outlets!r}, Path({str(config)!r}), None, 'WARNING', {overrides!r})\n"
         "print(json.dumps({s.outlet: s.stats for s in found}, default=str))"
     )
     result = subprocess.run(
@@ -98,11 +104,7 @@ def crawl_with_hosts(config: Path, outlets: list[str], hosts: dict[str, str]) ->
         text=True,
         cwd=ROOT,
         timeout=120,
-        env={
-            **os.environ,
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}",
-            "WIREWATCH_TEST_HOSTS": json.dumps(hosts),
-        },
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
@@ -129,7 +131,10 @@ def test_a_feed_on_feeds_x_listing_articles_on_www_x_is_stored(tmp_path):
             'max_age = "100000d"\n'
         )
         hosts = {"feeds.example.test": "127.0.0.1", "www.example.test": "127.0.0.1"}
-        stats = crawl_with_hosts(config, ["x"], hosts)["x"]
+        # www.example.test stands for a public host; here it can only be on 127.0.0.1, which
+        # the address guard refuses for a name the config does not name (crawler/guard.py).
+        trusted = ["feeds.example.test", "www.example.test"]
+        stats = crawl_with_hosts(config, ["x"], hosts, WIREWATCH_TRUSTED_HOSTS=trusted)["x"]
     assert stats.get("wirewatch/store/new") == 1, stats
     assert "wirewatch/discover/off_domain" not in stats
     db = open_db(tmp_path / "w.db")
@@ -192,3 +197,81 @@ def test_a_feed_that_is_not_one_and_a_feed_with_no_items_are_problems(tmp_path):
     assert problems[1].startswith(f"feed {base}/home.html unreadable: not a feed: ")
     assert not row["unreadable"]  # one of the two was a feed
     assert result.returncode == 0
+
+
+# -- addresses checked where connections are made (#20) ---------------------------------------
+
+
+@contextmanager
+def recording_server(pages: dict[str, tuple[int, dict[str, str], bytes]]):
+    """A server on 127.0.0.1 that answers ``pages`` (path -> status, headers, body) and records
+    every path it is asked for."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            status, headers, body = pages.get(self.path, (404, {}, b"not here"))
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def rss(*links: str) -> bytes:
+    items = "".join(
+        f"<item><title>{n}</title><link>{link}</link></item>" for n, link in enumerate(links)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>P</title>{items}</channel></rss>'.encode()
+
+
+def test_a_public_outlet_reaches_no_private_address_by_name_or_by_redirect(tmp_path):
+    article = ARTICLE.read_bytes()
+    pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    with recording_server(pages) as (port, seen):
+        pages["/feed.xml"] = (
+            200,
+            {"Content-Type": "application/rss+xml"},
+            rss(
+                f"http://intranet.public.test:{port}/secret.html",  # a name -> 127.0.0.1
+                f"http://feeds.public.test:{port}/moved.html",  # redirects to 127.0.0.1
+                f"http://feeds.public.test:{port}/story.html",
+            ),
+        )
+        pages["/moved.html"] = (302, {"Location": f"http://127.0.0.1:{port}/admin"}, b"")
+        pages["/story.html"] = (200, {"Content-Type": "text/html"}, article)
+        pages["/secret.html"] = pages["/admin"] = (200, {"Content-Type": "text/html"}, article)
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}obey_robots = false\n'
+            f'[[outlets]]\nname = "pub"\nfeeds = ["http://feeds.public.test:{port}/feed.xml"]\n'
+            'max_age = "100000d"\n'
+        )
+        hosts = {"feeds.public.test": "127.0.0.1", "intranet.public.test": "127.0.0.1"}
+        stats = crawl_with_hosts(config, ["pub"], hosts)["pub"]
+    assert "/secret.html" not in seen and "/admin" not in seen, seen
+    assert "/story.html" in seen and "/moved.html" in seen
+    assert stats["wirewatch/fetch/refused_private"] == 2, sorted(stats.items())
+    assert stats["wirewatch/store/new"] == 1
+
+
+def test_an_outlet_configured_on_a_private_address_still_crawls_it(tmp_path, site):
+    config = tmp_path / "w.toml"
+    config.write_text(outlets_config(site, tmp_path / "w.db"))
+    result = wirewatch("--config", str(config), "crawl", "--json", "ifpnews")
+    (row,) = json.loads(result.stdout)
+    assert row["new"] == 1, result.stderr
+    assert not row["problems"]

@@ -13,6 +13,7 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.config import trusted_hosts
 from crawler.context import LOADED, error_count
 from crawler.spiders.outlet import OutletSpider
 from storage.runs import problems_of, unreadable
@@ -73,8 +74,11 @@ def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "IN
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.set("WIREWATCH_CONFIG", str(config_path), priority="cmdline")
-    # The config is read once, here, and handed to the crawler's components.
-    settings.set(LOADED, load_config(config_path), priority="cmdline")
+    # The config is read once, here, and handed to the crawler's components; the resolver,
+    # one per process, learns which hosts the operator named (crawler/guard.py).
+    config = load_config(config_path)
+    settings.set(LOADED, config, priority="cmdline")
+    settings.set("WIREWATCH_TRUSTED_HOSTS", trusted_hosts(config.outlets), priority="cmdline")
     if db_path is not None:
         settings.set("WIREWATCH_DB", str(db_path), priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")

@@ -42,7 +42,7 @@ from crawler.config import OutletConfig
 from crawler.context import apply_crawl_section, crawl_config, database_path
 from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
 from crawler.items import ArticleItem
-from crawler.problems import add_problem, say_failures_once, why_failed
+from crawler.problems import add_problem, refused, say_failures_once, why_failed
 from extractors.article import extract_article
 from extractors.dates import parse_date
 from extractors.urls import host_of, in_domains, private_target
@@ -281,6 +281,14 @@ class OutletSpider(scrapy.Spider):
 
     def fetch_failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
+        if refused(failure):
+            # Counted, and logged with its address, where it was refused (crawler/guard.py).
+            if request is not None and (
+                request.meta.get("wirewatch_source") or request.meta.get("wirewatch_child")
+            ):
+                kind = request.meta.get("wirewatch_source") or request.meta.get("wirewatch_child")
+                self._source_failed(request, f"{kind} refused: {why_failed(failure, request.url)}")
+            return
         if request is not None and not failure.check(IgnoreRequest):
             kind = request.meta.get("wirewatch_source") or request.meta.get("wirewatch_child")
             if kind:
@@ -349,6 +357,9 @@ class OutletSpider(scrapy.Spider):
         requested, ignored = value("discover/requested"), value("discover/ignored")
         if requested and ignored >= requested:
             self._problem(f"robots.txt forbids every article ({ignored} of {requested} links)")
+        blocked = value("fetch/refused_private") + value("discover/private")
+        if blocked and blocked * 2 >= requested + value("discover/private"):
+            self._problem(f"{blocked} links refused: they lead to private addresses")
         entries, off = value("discover/entries"), value("discover/off_domain")
         if entries and off * 2 > entries:
             self._problem(
