@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -70,7 +71,7 @@ class NotifyReport:
 def notify_lock(database: Path) -> Iterator[bool]:
     """Hold the database's notify lock; yields False if another process holds it."""
     path = database.with_name(database.name + ".notify.lock")
-    with open(path, "a+b") as handle:
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_RDWR, 0o600), "r+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -6,6 +6,7 @@ while the crawler writes, which WAL allows.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -217,6 +218,9 @@ def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
             checkpoint) before giving up.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # Readable by its owner only: the archive holds recipients' addresses and what they watch.
+    # SQLite gives the -wal and -shm files the database file's permissions.
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
     db = Database(conn)
     db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")

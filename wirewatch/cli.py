@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -552,6 +553,8 @@ def demo(keep: str | None) -> None:
 
 
 def main() -> None:
+    # Whatever wirewatch writes (the database, the Maildir, lock files) is its owner's alone.
+    os.umask(0o077)
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
