@@ -180,3 +180,93 @@ def test_browsing_is_read_only_and_never_blocks_the_crawler(server, archive):
     # The crawler writes while Datasette has the file open.
     done = wirewatch("--config", str(archive), "replay", str(SITE))
     assert done.returncode == 0, done.stderr
+
+
+# -- a browser that is not open by accident (#20) --------------------------------------------
+
+
+def test_browse_beyond_this_machine_needs_the_choice_and_a_password(archive):
+    refused = wirewatch("--config", str(archive), "browse", "--host", "0.0.0.0", "--no-open")
+    assert refused.returncode == 2
+    assert "--public" in refused.stderr and "wirewatch archive at" not in refused.stdout
+    no_password = wirewatch(
+        "--config",
+        str(archive),
+        "browse",
+        "--host",
+        "0.0.0.0",
+        "--public",
+        "--no-open",
+        WIREWATCH_BROWSE_PASSWORD_HASH="",
+    )
+    assert no_password.returncode == 2
+    assert "WIREWATCH_BROWSE_PASSWORD_HASH" in no_password.stderr
+
+
+def test_a_public_archive_asks_for_the_password(archive, browser):
+    from datasette_auth_passwords.utils import hash_password
+    from selenium.webdriver.common.by import By
+
+    password = "correct horse battery"
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wirewatch",
+            "--config",
+            str(archive),
+            "browse",
+            "--no-open",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--public",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WIREWATCH_BROWSE_PASSWORD_HASH": hash_password(password)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                fetch(base + "/-/versions.json")
+                raise AssertionError("answered without a password")
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                assert exc.code == 401
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(process.communicate()[1]) from None
+                time.sleep(0.3)
+        for path in ("/", "/-/dashboards/wirewatch", "/test/alerts.json"):
+            with pytest.raises(urllib.error.HTTPError) as denied:
+                fetch(base + path)
+            denied.value.close()
+            assert denied.value.code == 401
+        wrong = urllib.request.Request(
+            base + "/", headers={"Authorization": "Basic d2lyZXdhdGNoOm5v"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(wrong, timeout=10)
+        denied.value.close()
+        assert denied.value.code == 401
+        # Chromium, with the credentials: the dashboard and its charts.
+        browser.get(
+            f"http://wirewatch:{urllib.parse.quote(password)}@127.0.0.1:{port}/-/dashboards/wirewatch"
+        )
+
+        def charts(driver):
+            drawn = driver.find_elements(By.CSS_SELECTOR, ".vega-embed svg, .vega-embed canvas")
+            return drawn if len(drawn) >= 3 else False
+
+        assert wait_until(browser, charts)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

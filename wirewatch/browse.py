@@ -9,6 +9,7 @@ libraries ship with it: no CDN).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import subprocess
@@ -212,18 +213,77 @@ def datasette_command(
     return [*command, "--open"] if open_browser else command
 
 
-def browse(database: Path, host: str, port: int, open_browser: bool) -> int:
-    """Serve ``database`` with Datasette until interrupted; returns Datasette's exit code."""
+def loopback(host: str) -> bool:
+    """Whether ``host`` (an address to listen on) is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, public: bool, password_hash: str) -> None:
+    """Refuse to open the archive to the network by accident.
+
+    Raises:
+        WirewatchError: ``host`` is not loopback and ``public`` was not chosen, or ``public``
+            was chosen without a password hash.
+    """
+    if not loopback(host) and not public:
+        raise WirewatchError(
+            f"browse --host {host} would open the archive (alerts, watches, recipients' "
+            "addresses) to the network: add --public, and set $WIREWATCH_BROWSE_PASSWORD_HASH "
+            "(datasette hash-password)"
+        )
+    if public and not password_hash:
+        raise WirewatchError(
+            "browse --public needs a password: set $WIREWATCH_BROWSE_PASSWORD_HASH to the "
+            "output of `datasette hash-password`"
+        )
+
+
+def browse(
+    database: Path,
+    host: str,
+    port: int,
+    open_browser: bool,
+    public: bool = False,
+    password_hash: str = "",
+) -> int:
+    """Serve ``database`` with Datasette until interrupted; returns Datasette's exit code.
+
+    Args:
+        public: The operator chose to serve beyond this machine (``--public``): then every
+            request needs the password whose hash is ``password_hash`` (HTTP basic auth, user
+            ``wirewatch``), and a host that is not loopback is refused without both.
+
+    Raises:
+        WirewatchError: Datasette is not installed, there is no database, or the archive would
+            be open to the network without the explicit choice and a password.
+    """
+    check_exposure(host, public, password_hash)
     try:
         import datasette  # noqa: F401
         import datasette_dashboards  # noqa: F401
+
+        if public:
+            import datasette_auth_passwords  # noqa: F401
     except ImportError as exc:
         raise WirewatchError(f"browse needs {exc.name}: {INSTALL_HINT}") from None
     if not database.exists():
         raise WirewatchError(f"no database at {database}: crawl or replay something first")
     with tempfile.TemporaryDirectory() as tmp:
         metadata_file = Path(tmp) / "metadata.json"
-        metadata_file.write_text(json.dumps(metadata(database.stem)), encoding="utf-8")
+        served = metadata(database.stem)
+        if public:
+            # The hash stays in the environment: Datasette reads it there ($env), and the
+            # metadata file on disk never holds it.
+            served["plugins"]["datasette-auth-passwords"] = {
+                "http_basic_auth": True,
+                "wirewatch_password_hash": {"$env": "WIREWATCH_BROWSE_PASSWORD_HASH"},
+            }
+        metadata_file.write_text(json.dumps(served), encoding="utf-8")
         command = datasette_command(database, metadata_file, host, port, open_browser)
         process = subprocess.Popen(command)
 

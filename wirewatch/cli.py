@@ -530,17 +530,26 @@ def run(ctx: _Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")
 @click.option("--no-open", is_flag=True, help="Do not open a web browser.")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Serve beyond this machine (a --host that is not loopback): every request then needs "
+    "the password whose hash is in $WIREWATCH_BROWSE_PASSWORD_HASH (user wirewatch).",
+)
 @pass_context
-def browse(ctx: _Context, host: str, port: int, no_open: bool) -> None:
+def browse(ctx: _Context, host: str, port: int, no_open: bool, public: bool) -> None:
     """Open the archive in Datasette, read-only: tables, search, canned queries, a dashboard.
 
     Needs the browse extra: pip install 'wirewatch[browse]'. The crawler may keep writing
-    meanwhile. Stop with Ctrl-C.
+    meanwhile. Stop with Ctrl-C. Only this machine can reach it unless --public is given.
     """
     from wirewatch.browse import browse as run_browse
+    from wirewatch.browse import check_exposure
 
+    secret = ctx.config.browse_password_hash
+    check_exposure(host, public, secret)
     click.echo(f"wirewatch archive at http://{host}:{port}/ (dashboard: /-/dashboards/wirewatch)")
-    sys.exit(run_browse(ctx.db_path, host, port, not no_open))
+    sys.exit(run_browse(ctx.db_path, host, port, not no_open, public, secret))
 
 
 @cli.command()

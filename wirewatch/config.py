@@ -4,7 +4,8 @@ Each package defines the section it reads (``storage.config``, ``crawler.config`
 ``alerts.config``, ``scheduler.ScheduleConfig``); this module composes them into ``Config``,
 finds and reads the file, and reports every error once, naming the key and the line of the
 file it is on, before anything is crawled. It is the one place that reads the environment:
-``WIREWATCH_CONFIG``, ``WIREWATCH_DB`` and ``WIREWATCH_SMTP_URL``. The file is looked up from
+``WIREWATCH_CONFIG``, ``WIREWATCH_DB``, ``WIREWATCH_SMTP_URL`` and
+``WIREWATCH_BROWSE_PASSWORD_HASH``. The file is looked up from
 ``--config``, then ``$WIREWATCH_CONFIG``, then ``./wirewatch.toml``.
 """
 
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG = "wirewatch.toml"
+BROWSE_PASSWORD_HASH = "WIREWATCH_BROWSE_PASSWORD_HASH"
 
 
 class Config(Section):
@@ -83,6 +85,12 @@ class Config(Section):
             if outlet.name == name:
                 return outlet
         raise KeyError(name)
+
+    @property
+    def browse_password_hash(self) -> str:
+        """``$WIREWATCH_BROWSE_PASSWORD_HASH``: what ``browse --public`` asks for (a hash made
+        by ``datasette hash-password``)."""
+        return os.environ.get(BROWSE_PASSWORD_HASH, "")
 
     @property
     def smtp_url(self) -> str:
