@@ -1,24 +1,48 @@
 # The dev loop. `make test` is what CI runs (.ci/run); it installs everything it needs itself.
+# Installs come from the locks: requirements.lock (running) and requirements-test.lock (tests,
+# lint, browse), exact versions with hashes; `make lock` refreshes them (then run make check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml requirements-test.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test browser demo check lint bench clean
+.PHONY: install install-test run test browser demo check lint bench lock clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# pip installs the exact locked versions, each checked against its hash; then wirewatch itself.
+$(RUN_STAMP): pyproject.toml requirements.lock | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+$(TEST_STAMP): pyproject.toml requirements-test.lock | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-test.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(TEST_STAMP) $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+install-test: $(TEST_STAMP)
+
+# New locks from pyproject.toml's ranges: the newest versions they admit, with their hashes.
+# Then `make check` must pass before they are committed.
+lock: install-test
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --extra test --extra browse \
+		-o requirements-test.lock pyproject.toml
 
 run: install  ## start the monitor on ./wirewatch.toml
 	$(BIN)/wirewatch --config wirewatch.toml run
 
-test: install browser  ## install what the tests need and run them all
+test: install-test browser  ## install what the tests need and run them all
 	$(BIN)/python -m pytest
 
 # Debian's chromium and chromedriver drive the `wirewatch browse` tests; where apt cannot
@@ -34,7 +58,7 @@ browser:
 demo: install  ## offline tour on the bundled fixture pages
 	$(BIN)/wirewatch demo
 
-lint: install  ## ruff, mypy, and the layers of the house (import-linter)
+lint: install-test  ## ruff, mypy, and the layers of the house (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -42,7 +66,7 @@ lint: install  ## ruff, mypy, and the layers of the house (import-linter)
 
 check: lint test
 
-bench: install  ## all benchmarks (about 45 minutes; each script also runs alone)
+bench: install-test  ## all benchmarks (about 45 minutes; each script also runs alone)
 	$(BIN)/python bench/aeb.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/match.py

@@ -1,0 +1,54 @@
+"""Pinned, reproducible installs (#20): what is installed is what the lock says.
+
+`make test` installs requirements-test.lock with pip's hash checking; these tests hold the
+installed versions to it. In CI (``$CI`` set, a fresh virtualenv), nothing but the locked
+packages and wirewatch itself may be installed; a developer's venv may hold tools of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib.metadata import distributions
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s\\;]+)", re.M)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked(name: str) -> dict[str, str]:
+    return {canonical(n): v for n, v in PIN.findall((ROOT / name).read_text(encoding="utf-8"))}
+
+
+def installed() -> dict[str, str]:
+    return {canonical(d.metadata["Name"]): d.version for d in distributions()}
+
+
+def test_every_locked_package_has_hashes_and_the_run_lock_agrees_with_the_test_lock():
+    text = (ROOT / "requirements-test.lock").read_text(encoding="utf-8")
+    blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", text.split("\n\n", 1)[-1])
+    for block in blocks:
+        if PIN.match(block):
+            assert "--hash=sha256:" in block, block.splitlines()[0]
+    run, test = locked("requirements.lock"), locked("requirements-test.lock")
+    assert set(run) <= set(test)
+    assert {name: run[name] for name in run} == {name: test[name] for name in run}
+
+
+def test_the_installed_versions_are_the_locked_ones():
+    lock, have = locked("requirements-test.lock"), installed()
+    assert {n: have.get(n) for n in lock} == lock
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CI"), reason="a developer's venv may hold tools of their own; CI checks"
+)
+def test_nothing_is_installed_that_the_lock_does_not_name():
+    extra = set(installed()) - set(locked("requirements-test.lock")) - {"wirewatch"}
+    assert not extra, f"installed but not locked: {sorted(extra)}"
