@@ -6,6 +6,7 @@ while the crawler writes, which WAL allows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -219,8 +220,11 @@ def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # Readable by its owner only: the archive holds recipients' addresses and what they watch.
-    # SQLite gives the -wal and -shm files the database file's permissions.
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    # SQLite gives the -wal and -shm files the database file's permissions. Only a file that
+    # does not exist yet is created here (O_EXCL): closing any other descriptor of an open
+    # database would drop this process's SQLite locks on it (POSIX locks are per process).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
     db = Database(conn)
     db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")

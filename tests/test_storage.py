@@ -160,3 +160,30 @@ def test_runs_left_open_by_a_dead_process_are_marked_killed(fresh_db):
     assert close_abandoned(fresh_db) == 1
     assert fresh_db.table("crawl_runs").get(dead)["status"] == "killed"
     assert fresh_db.table("crawl_runs").get(live)["status"] == "running"
+
+
+def test_opening_the_database_again_keeps_this_process_locks(db_path):
+    # POSIX locks belong to the process: closing any descriptor of the file drops them all, so
+    # open_db must not open and close the file of a database this process already uses (the
+    # monitor's threads do, and a dropped lock let another process corrupt the file).
+    import subprocess
+    import sys
+
+    holder = open_db(db_path)
+    holder.execute("begin")
+    holder.execute("select count(*) from articles").fetchone()  # a reader: its lock is held
+    try:
+        open_db(db_path).close()
+        probe = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0)\n"
+            "try:\n    print(c.execute('pragma journal_mode = delete').fetchone()[0])\n"
+            "except sqlite3.OperationalError as e:\n    print(e)"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe, str(db_path)], capture_output=True, text=True
+        )
+        # Leaving WAL needs the file to itself: refused while this process reads.
+        assert result.stdout.strip() in {"database is locked", "wal"}, result.stdout + result.stderr
+    finally:
+        holder.execute("rollback")
+        holder.close()
