@@ -55,8 +55,8 @@ browser:
 		|| echo "make: could not install chromium; the browser tests will be skipped"; \
 	else echo "make: no chromium (apt-get needs root); the browser tests will be skipped"; fi
 
-demo: install  ## offline tour on the bundled fixture pages
-	$(BIN)/wirewatch demo
+demo: install  ## offline tour on the bundled fixture pages; its files stay in ./demo-out
+	$(BIN)/wirewatch demo --keep demo-out
 
 lint: install-test  ## ruff, mypy, and the layers of the house (import-linter)
 	$(BIN)/ruff check .

@@ -51,7 +51,7 @@ from alerts.health import check_outlet
 from alerts.mail import transport
 from alerts.outbox import notify as deliver
 from core.errors import WirewatchError
-from core.fields import Seconds, Section
+from core.fields import Count, Interval, Seconds, Section
 from core.units import format_duration
 from crawler.config import CrawlerConfig, OutletConfig
 from storage.db import open_db
@@ -64,12 +64,12 @@ TERMINATE_WAIT = 10.0
 
 
 class ScheduleConfig(Section):
-    every: Seconds = 15 * 60.0
+    every: Interval = 15 * 60.0
     jitter: Seconds = 0.0
-    crawl_timeout: Seconds = 10 * 60.0
-    max_parallel: int = Field(default=2, ge=1, le=32)
+    crawl_timeout: Interval = 10 * 60.0
+    max_parallel: Count = Field(default=2, ge=1, le=32)
     grace: Seconds = 30.0
-    notify: Seconds = 60.0
+    notify: Interval = 60.0
 
 
 class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):

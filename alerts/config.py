@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Protocol
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.fields import Seconds, Section
+from core.fields import Count, Interval, Number, Seconds, Section
 
 
 class WatchConfig(Section):
@@ -17,7 +17,7 @@ class WatchConfig(Section):
     email: list[str]
     mode: Literal["immediate", "digest"] = "immediate"
     at: str | None = None
-    every: Seconds | None = None
+    every: Interval | None = None
     timezone: str = "UTC"
     outlets: list[str] = []
     max_age: Seconds = 3 * 86400.0
@@ -57,14 +57,20 @@ class WatchConfig(Section):
             raise ValueError(f"unknown time zone {value!r} (e.g. 'Europe/Paris', 'UTC')") from None
         return value
 
-    @model_validator(mode="after")
-    def _query_and_mode(self) -> WatchConfig:
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str, info: ValidationInfo) -> str:
         from alerts.query import QueryError, parse_query
 
         try:
-            parse_query(self.query)
+            parse_query(value)
         except QueryError as exc:
-            raise ValueError(f"watch {self.name!r}: bad query {self.query!r}: {exc}") from None
+            name = info.data.get("name", "?")
+            raise ValueError(f"watch {name!r}: bad query {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _mode(self) -> WatchConfig:
         if self.mode == "digest" and self.at is None and self.every is None:
             raise ValueError(
                 f'watch {self.name!r}: a digest needs at (e.g. "08:00") or every (e.g. "6h")'
@@ -96,7 +102,7 @@ class EmailConfig(Section):
 
     retry: Seconds = 60.0
     retry_max: Seconds = 6 * 3600.0
-    digest_limit: int = Field(default=50, ge=1)
+    digest_limit: Count = Field(default=50, ge=1)
 
     @field_validator("operator", mode="before")
     @classmethod
@@ -121,12 +127,12 @@ class EmailConfig(Section):
 class HealthConfig(Section):
     """Thresholds of ``alerts.health``: how many runs in a row make an outlet unhealthy."""
 
-    failures: int = Field(default=3, ge=1)
-    quiet_runs: int = Field(default=24, ge=1)
-    extraction_runs: int = Field(default=2, ge=1)
-    extraction_ok: float = Field(default=0.5, gt=0, le=1)
-    extraction_min_pages: int = Field(default=3, ge=1)
-    feed_errors: int = Field(default=3, ge=1)
+    failures: Count = Field(default=3, ge=1)
+    quiet_runs: Count = Field(default=24, ge=1)
+    extraction_runs: Count = Field(default=2, ge=1)
+    extraction_ok: Number = Field(default=0.5, gt=0, le=1)
+    extraction_min_pages: Count = Field(default=3, ge=1)
+    feed_errors: Count = Field(default=3, ge=1)
 
 
 class AlertSettings(Protocol):

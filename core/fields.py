@@ -7,16 +7,37 @@ composes them, reads the file and reports errors with their line.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from core.units import parse_duration, parse_size
 
-#: A duration: "30s", "15m", "1h30m", "3d" (see ``core.units``).
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+def written_duration(value: Any) -> float:
+    """A duration as the config writes it: a string with its unit. A bare number is refused,
+    since nobody can tell whether ``every = 30`` meant seconds or minutes."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f'{value!r} has no unit: write "{value:g}s" for seconds or "{value:g}m" for minutes'
+        )
+    if not isinstance(value, str):
+        raise ValueError(f'not a duration: {value!r} (use e.g. "30s", "15m", "1h30m", "3d")')
+    return parse_duration(value)
+
+
+#: A duration: "30s", "15m", "1h30m", "3d" (see ``core.units``); "0s" allowed.
+Seconds = Annotated[float, BeforeValidator(written_duration)]
+#: A duration that must be longer than zero: an interval, a time limit.
+Interval = Annotated[float, BeforeValidator(written_duration), Field(gt=0)]
 #: A size: "10MB".
 Bytes = Annotated[int, BeforeValidator(parse_size)]
+#: A whole number, written as one (not "1", not true).
+Count = Annotated[int, Strict()]
+#: true or false, written as such (not "yes", not 1).
+Flag = Annotated[bool, Strict()]
+#: A number (not a string).
+Number = Annotated[float, Strict()]
 
 
 class Section(BaseModel):

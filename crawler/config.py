@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from alerts.config import WatchConfig
-from core.fields import Bytes, Seconds, Section
+from core.fields import Bytes, Count, Flag, Interval, Seconds, Section
 from extractors.urls import registrable_domain
 from storage.config import StorageConfig
 
@@ -51,16 +51,16 @@ Cron = Annotated[str, BeforeValidator(_check_cron)]
 
 class CrawlConfig(Section):
     user_agent: str = "wirewatch/0.1 (news monitoring; +https://github.com/wirewatch/wirewatch)"
-    obey_robots: bool = True
-    concurrency_per_domain: int = Field(default=2, ge=1, le=64)
+    obey_robots: Flag = True
+    concurrency_per_domain: Count = Field(default=2, ge=1, le=64)
     delay: Seconds = 1.0
-    autothrottle: bool = True
-    timeout: Seconds = 30.0
+    autothrottle: Flag = True
+    timeout: Interval = 30.0
     max_size: Bytes = 10 * 1000**2
     recheck: Seconds = 2 * 3600.0
-    min_text: int = Field(default=200, ge=0)
-    max_pages: int = Field(default=500, ge=1)
-    page_budget: Seconds = 10.0
+    min_text: Count = Field(default=200, ge=0)
+    max_pages: Count = Field(default=500, ge=1)
+    page_budget: Interval = 10.0
 
     @field_validator("user_agent")
     @classmethod
@@ -76,9 +76,9 @@ class OutletConfig(Section):
     sitemaps: list[Url] = []
     start_urls: list[Url] = []
     follow: list[Regex] = []
-    depth: int = Field(default=1, ge=0, le=5)
+    depth: Count = Field(default=1, ge=0, le=5)
     allow_domains: list[str] = []
-    every: Seconds | None = None
+    every: Interval | None = None
     cron: Cron | None = None
     max_age: Seconds = 3 * 86400.0
     selector: str | None = None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.fields import Seconds, Section
+from core.fields import Interval, Section
 
 
 class StorageConfig(Section):
     database: str = "wirewatch.db"
-    busy_timeout: Seconds = 30.0
+    busy_timeout: Interval = 30.0

@@ -384,8 +384,10 @@ def test_a_bad_query_is_a_config_error_naming_the_watch(tmp_path: Path) -> None:
     )
     result = wirewatch("--config", str(config), "check")
     assert result.returncode == 2
-    assert "watches.0: watch 'arms': bad query '\"S-400': quote at column 1 is never closed" in (
-        result.stderr
+    # #18: the error names the query's own key and line.
+    assert (
+        "watches.0.query: watch 'arms': bad query '\"S-400': quote at column 1 is never closed"
+        in (result.stderr)
     )
 
 

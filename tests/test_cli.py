@@ -141,3 +141,15 @@ def test_browse_without_datasette_says_what_to_install(tmp_path):
     )
     assert done.returncode == 2
     assert "pip install 'wirewatch[browse]'" in done.stderr
+
+
+def test_status_before_anything_ran_says_so_and_creates_nothing(tmp_path):
+    config = tmp_path / "w.toml"
+    config.write_text(
+        f'[storage]\ndatabase = "{tmp_path / "none.db"}"\n'
+        '[[outlets]]\nname = "a"\nfeeds = ["https://a.example/feed"]\n'
+    )
+    result = wirewatch("--config", str(config), "status")
+    assert result.returncode == 0
+    assert "nothing has been crawled" in result.stdout
+    assert not (tmp_path / "none.db").exists()

@@ -108,3 +108,57 @@ def test_database_relative_to_config_file(tmp_path, monkeypatch):
 def test_user_agent_needs_contact():
     with pytest.raises(ConfigError, match="contact"):
         parse_config('[crawl]\nuser_agent = "bot"\n')
+
+
+# -- a strict config: each mistake a one-line message at the line at fault (#18) -------------
+
+BASE = '[[outlets]]\nname = "a"\nfeeds = ["https://a.example/feed"]\n'
+WATCH = '[[watches]]\nname = "w"\nemail = "x@example.org"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (BASE + 'depth = "1"\n', 4, "outlets.0.depth: Input should be a valid integer"),
+        ("[crawl]\nmin_text = true\n" + BASE, 2, "crawl.min_text: Input should be a valid integer"),
+        ('[crawl]\nobey_robots = "yes"\n', 2, "crawl.obey_robots: Input should be a valid boolean"),
+        (
+            BASE + "every = 30\n",
+            4,
+            'outlets.0.every: 30 has no unit: write "30s" for seconds or "30m" for minutes',
+        ),
+        (BASE + 'every = "0s"\n', 4, "outlets.0.every: Input should be greater than 0"),
+        ('[schedule]\nnotify = "0s"\n', 2, "schedule.notify: Input should be greater than 0"),
+        (BASE + 'evry = "15m"\n', 4, "outlets.0.evry: unknown key (did you mean 'every'?)"),
+        ('[[outlet]]\nname = "a"\n', 1, "outlet: unknown key (did you mean 'outlets'?)"),
+        (
+            '[crawl]\nuser_agnt = "x"\n',
+            2,
+            "crawl.user_agnt: unknown key (did you mean 'user_agent'?)",
+        ),
+        (
+            BASE + WATCH + 'query = "S-400"\noutlets = ["b"]\n',
+            8,
+            "watches.0.outlets: watch 'w': no outlet named 'b'",
+        ),
+        (BASE + WATCH + "query = '\"S-400'\n", 7, "watches.0.query: watch 'w': bad query"),
+    ],
+)
+def test_each_mistake_is_one_line_at_the_line_at_fault(text, line, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("w.toml"))
+    said = str(caught.value)
+    assert "\n" not in said
+    assert said.startswith(f"w.toml:{line}: {message}"), said
+
+
+def test_a_mistake_exits_2_with_its_line(tmp_path):
+    from conftest import wirewatch
+
+    config = tmp_path / "w.toml"
+    config.write_text(BASE + "every = 30\n")
+    result = wirewatch("--config", str(config), "check")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f'error: {config}:4: outlets.0.every: 30 has no unit: write "30s" for seconds or "30m" for minutes'
+    )

@@ -182,6 +182,11 @@ def test_crawls_run_on_schedule_one_line_each_and_never_overlap(tmp_path, site):
     assert daemon.process.returncode == 0, daemon.log
     assert took < 30
     events = [json.loads(line) for line in daemon.lines if line.startswith("{")]
+    # An operator's log: wirewatch's own lines, not the libraries' INFO bookkeeping (#18).
+    libraries = ("apscheduler", "scrapy")
+    assert not [
+        e for e in events if e["logger"].startswith(libraries) and e["level"] in ("debug", "info")
+    ]
     crawls = [e for e in events if e.get("event") == "crawl"]
     assert {e["outlet"] for e in crawls} == {"almayadeen", "tehrantimes", "presstv", "ifpnews"}
     first_presstv = next(e for e in crawls if e["outlet"] == "presstv")

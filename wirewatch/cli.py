@@ -72,7 +72,7 @@ def cli(
 ) -> None:
     """wirewatch: crawl news outlets, keep the clean articles, alert on watched terms."""
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    setup_logging(level, log_format)
+    setup_logging(level, log_format, verbose)
     ctx.obj = _Context(config_file, db, verbose)
 
 
@@ -459,6 +459,10 @@ def status(ctx: _Context, as_json: bool) -> None:
     """Show each outlet's schedule, last and next run, health and new articles in 24 h."""
     from wirewatch.status import outlet_status
 
+    if not ctx.db_path.exists():
+        # Looking must not create the database as a side effect.
+        click.echo(f"no database at {ctx.db_path} yet: nothing has been crawled")
+        return
     report = outlet_status(ctx.open_db(), ctx.config)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))

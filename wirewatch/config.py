@@ -11,13 +11,14 @@ file it is on, before anything is crawled. It is the one place that reads the en
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import ValidationError
 
 from alerts.config import EmailConfig, HealthConfig, WatchConfig
 from alerts.mail import SMTP_URL
@@ -54,15 +55,6 @@ class Config(Section):
     outlets: list[OutletConfig] = []
     watches: list[WatchConfig] = []
     path: Path | None = None
-
-    @model_validator(mode="after")
-    def _watched_outlets(self) -> Config:
-        known = {outlet.name for outlet in self.outlets}
-        for watch in self.watches:
-            for name in watch.outlets:
-                if name not in known:
-                    raise ValueError(f"watch {watch.name!r}: no outlet named {name!r}")
-        return self
 
     def watch(self, name: str) -> WatchConfig:
         """Return the watch called ``name``.
@@ -159,7 +151,7 @@ def parse_config(text: str, file: Path | None = None) -> Config:
         where = f"{name}:{line}" if line else name
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + _did_you_mean(loc)
         more = len(exc.errors()) - 1
         suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(f"{where}: {key}: {message}{suffix}") from None
@@ -176,7 +168,41 @@ def parse_config(text: str, file: Path | None = None) -> Config:
                     f"{name}:{line}: {table}.{index}.name: duplicate name {item.name!r}"
                 )
             seen.add(item.name)
+    known = {outlet.name for outlet in config.outlets}
+    for index, watch in enumerate(config.watches):
+        for outlet in watch.outlets:
+            if outlet not in known:
+                line = _locate(text, ("watches", index, "outlets"))
+                hint = _close(outlet, known)
+                raise ConfigError(
+                    f"{name}:{line}: watches.{index}.outlets: watch {watch.name!r}: "
+                    f"no outlet named {outlet!r}{hint}"
+                )
     return config
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """ " (did you mean 'every'?)" for an unknown key at ``loc``, or ""."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return ""
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        model = inner[0] if inner else annotation
+        if not hasattr(model, "model_fields"):
+            return ""
+    names = {n for n, f in model.model_fields.items() if n != "path"}
+    names |= {f.alias for f in model.model_fields.values() if f.alias}
+    return _close(str(loc[-1]), names)
+
+
+def _close(word: str, candidates: set[str]) -> str:
+    found = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {found[0]!r}?)" if found else ""
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")

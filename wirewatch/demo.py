@@ -132,5 +132,8 @@ def run_demo(folder: Path | None = None) -> None:
         notify = [sys.executable, "-m", "wirewatch", "--config", str(config), "notify"]
         subprocess.run(notify, check=False)
         if folder:
-            click.echo(f"\nThe demo database is {work / 'demo.db'}; try:")
+            click.echo(f"\nThe demo's files are in {work}; look at them with:")
+            click.echo(f"  wirewatch --config {config} status")
             click.echo(f"  wirewatch --config {config} search S-400")
+            click.echo(f"  wirewatch --config {config} browse")
+            click.echo(f"  ls {work / 'maildir' / 'new'}    # the alert emails")

@@ -27,9 +27,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def setup_logging(level: int, log_format: str = "text") -> None:
-    """Configure the root logger once; the level holds where Scrapy resets the root logger."""
+#: Libraries whose INFO lines are their own bookkeeping ("Adding job tentatively", "Running
+#: job ...", "Spider opened"): WARNING and above only, unless -v.
+THIRD_PARTY = ("apscheduler", "scrapy", "twisted", "py.warnings", "asyncio", "datasette")
+
+
+def setup_logging(level: int, log_format: str = "text", verbose: int = 0) -> None:
+    """Configure the root logger once; the level holds where Scrapy resets the root logger.
+    Without ``verbose``, libraries say only their warnings: wirewatch's own lines are the log."""
     logging.basicConfig(level=level, format=TEXT_FORMAT)
+    for name in THIRD_PARTY:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
     for handler in logging.root.handlers:
         handler.setLevel(level)
         if log_format == "json":
