@@ -153,3 +153,18 @@ def test_status_before_anything_ran_says_so_and_creates_nothing(tmp_path):
     assert result.returncode == 0
     assert "nothing has been crawled" in result.stdout
     assert not (tmp_path / "none.db").exists()
+
+
+def test_init_writes_a_valid_commented_config_and_its_database(tmp_path):
+    folder = tmp_path / "newsroom"
+    result = wirewatch("init", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = folder / "wirewatch.toml"
+    assert config.read_text(encoding="utf-8").startswith("# wirewatch configuration")
+    assert (folder / "wirewatch.db").exists()
+    assert "next:" in result.stdout and "check" in result.stdout
+    checked = wirewatch("--config", str(config), "check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "1 outlet(s), 1 watch(es)" in checked.stdout
+    again = wirewatch("init", str(folder), cwd=tmp_path)
+    assert again.returncode == 2 and "exists already" in again.stderr

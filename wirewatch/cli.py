@@ -77,6 +77,35 @@ def cli(
 
 
 @cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+def init(folder: str) -> None:
+    """Start in FOLDER (default: here): a commented wirewatch.toml and its database.
+
+    An existing wirewatch.toml is never overwritten.
+    """
+    from importlib.resources import files
+
+    from storage.db import open_db
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    config_file = target / "wirewatch.toml"
+    if config_file.exists():
+        raise WirewatchError(f"{config_file} exists already; nothing was changed")
+    config_file.write_text(
+        (files("wirewatch") / "starter.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    config = load_config(config_file)
+    open_db(config.database_path(), config.storage.busy_timeout).close()
+    click.echo(f"wrote {config_file} and {config.database_path()}")
+    click.echo("next:")
+    click.echo(f"  edit {config_file}: your contact in [crawl] user_agent, your outlets, watches")
+    click.echo(f"  wirewatch --config {config_file} check")
+    click.echo(f"  wirewatch --config {config_file} crawl      # once, now")
+    click.echo(f"  wirewatch --config {config_file} run        # on the schedule, until stopped")
+
+
+@cli.command()
 @pass_context
 def check(ctx: _Context) -> None:
     """Validate the config file and say what it configures."""
