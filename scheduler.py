@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -54,6 +55,8 @@ from core.errors import WirewatchError
 from core.fields import Count, Interval, Seconds, Section
 from core.units import format_duration
 from crawler.config import CrawlerConfig, OutletConfig
+from extractors.dates import isoformat
+from storage import monitor as heartbeat
 from storage.db import open_db
 from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, problems_of, settle_run
 
@@ -61,6 +64,9 @@ logger = logging.getLogger("wirewatch.scheduler")
 
 #: Seconds a terminated crawl gets to close its run before it is killed.
 TERMINATE_WAIT = 10.0
+#: Seconds between two heartbeats of a running monitor; ``status`` takes a monitor whose last
+#: beat is older than three of these for gone.
+HEARTBEAT = 5.0
 
 
 class ScheduleConfig(Section):
@@ -384,7 +390,12 @@ class Monitor:
             "Monitoring %(count)d outlet(s) from %(config)s",
             {"count": len(self.config.outlets), "config": self.config_file},
         )
+        started = isoformat(datetime.now(UTC))
+        last_beat = 0.0
         while not self.stopping.wait(1.0):
+            if time.monotonic() - last_beat >= HEARTBEAT:
+                self.beat(started)
+                last_beat = time.monotonic()
             if self.reload_requested.is_set() or self._stamp() != self.config_stamp:
                 self.reload_requested.clear()
                 self.reload()
@@ -420,7 +431,32 @@ class Monitor:
         self.scheduler.shutdown(wait=True)
         if self.config.watches or self.config.email.operator:
             self.notify()
+        try:
+            db = self.open()
+            try:
+                heartbeat.stopped(db, socket.gethostname(), os.getpid())
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            logger.warning("Heartbeat not cleared: %(error)s", {"error": exc})
         logger.info("Stopped")
+
+    def beat(self, started: str) -> None:
+        """Tell ``status`` that this monitor is alive (storage.monitor)."""
+        db = self.open()
+        try:
+            heartbeat.beat(
+                db,
+                socket.gethostname(),
+                os.getpid(),
+                started,
+                isoformat(datetime.now(UTC)),
+                str(self.config_file),
+            )
+        except sqlite3.Error as exc:
+            logger.warning("Heartbeat not written: %(error)s", {"error": exc})
+        finally:
+            db.close()
 
 
 def terminate(process: subprocess.Popen[str], wait: float = TERMINATE_WAIT) -> None:

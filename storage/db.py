@@ -210,6 +210,16 @@ def m006_doubt(db: Database) -> None:
     db.table("articles").add_column("doubt", str)
 
 
+@migrations()
+def m007_monitor_heartbeat(db: Database) -> None:
+    # A running monitor's heartbeat (storage/monitor.py), read by `status`.
+    db.table("monitor").create(
+        {"host": str, "pid": int, "started": str, "beat": str, "config": str},
+        pk=("host", "pid"),
+        not_null={"beat"},
+    )
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

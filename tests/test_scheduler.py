@@ -427,3 +427,26 @@ def test_a_redesigned_outlet_turns_unhealthy_once_and_recovers_once(
     # listed, kept with their doubt
     assert status["outlets"][0]["new_24h"] == 7
     assert status["outlets"][0]["doubtful_24h"] == 6
+
+
+def test_status_says_whether_a_monitor_runs_and_gives_next_runs_only_then(tmp_path, site):
+    config = tmp_path / "w.toml"
+    config.write_text(outlets_config(site, tmp_path / "run.db") + schedule("1h"))
+
+    def status() -> dict:
+        return json.loads(wirewatch("--config", str(config), "status", "--json").stdout)
+
+    daemon = Daemon(config)
+    try:
+        wait_for(lambda: runs(tmp_path / "run.db") and status()["monitor"]["running"], 60, "a beat")
+        live = status()
+        assert live["monitor"]["pid"] == daemon.process.pid
+        assert all(row["next_run"] for row in live["outlets"])
+        text = wirewatch("--config", str(config), "status").stdout
+        assert text.startswith("monitor: running since ") and f"pid {daemon.process.pid}" in text
+    finally:
+        daemon.stop()
+    gone = status()
+    assert gone["monitor"]["running"] is False
+    assert all(row["next_run"] is None for row in gone["outlets"])
+    assert wirewatch("--config", str(config), "status").stdout.startswith("monitor: not running")

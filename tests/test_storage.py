@@ -50,6 +50,7 @@ def test_schema_is_migrated_once(db_path):
         "m004_stories",
         "m005_monitor",
         "m006_doubt",
+        "m007_monitor_heartbeat",
     ]
 
 

@@ -496,6 +496,16 @@ def status(ctx: _Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
+    monitor = report["monitor"]
+    if monitor["running"]:
+        click.echo(
+            f"monitor: running since {_when(monitor['started'])} (pid {monitor['pid']} on "
+            f"{monitor['host']}, last heartbeat {_when(monitor['beat'])})"
+        )
+    elif monitor.get("beat"):
+        click.echo(f"monitor: not running (last heard from {_when(monitor['beat'])})")
+    else:
+        click.echo("monitor: not running (wirewatch run starts it); no next runs are due")
     header = ("outlet", "health", "schedule", "last run", "result", "next run", "new 24h")
     widths = (18, 10, 14, 20, 24, 20, 7)
     click.echo(" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
