@@ -23,7 +23,6 @@ config file, reloads the schedule without a restart (an invalid file is logged a
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import os
 import signal
@@ -58,7 +57,7 @@ from crawler.config import CrawlerConfig, OutletConfig
 from extractors.dates import isoformat
 from storage import monitor as heartbeat
 from storage.db import open_db
-from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, problems_of, settle_run
+from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, run_problems, settle_run
 
 logger = logging.getLogger("wirewatch.scheduler")
 
@@ -481,10 +480,7 @@ def terminate(process: subprocess.Popen[str], wait: float = TERMINATE_WAIT) -> N
 def log_run(run: dict[str, Any], duration: float) -> None:
     """The one line per run: outlet, status, duration, pages, new articles, errors, and what
     kept it from reading the outlet, in words (then at WARNING)."""
-    try:
-        problems = problems_of(json.loads(run.get("stats") or "{}"))
-    except ValueError:
-        problems = []
+    problems = run_problems(run)
     fields = {
         "event": "crawl",
         "outlet": run["outlet"],

@@ -35,7 +35,7 @@ from extractors.dates import isoformat
 from storage.db import write_transaction
 from storage.health import record_health
 from storage.outbox import new_email
-from storage.runs import problems_of, recent_runs
+from storage.runs import recent_runs, run_problems
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +80,6 @@ def problems(runs: list[dict], rules: HealthConfig) -> list[str]:
     if feeds >= rules.feed_errors:
         last = "; ".join(run_problems(done[0]))
         found.append(f"feeds or sitemaps failed in {feeds} runs in a row (last: {last})")
-    return found
-
-
-def run_problems(run: dict) -> list[str]:
-    """What kept ``run`` from reading its outlet, in words (its stats' ``wirewatch/problems``);
-    runs recorded before those words were kept say only that a feed failed."""
-    stats = _stats(run)
-    found = problems_of(stats)
-    if not found and stats.get("wirewatch/discover/failed", 0) > 0:
-        found = ["a feed or sitemap could not be read"]
     return found
 
 

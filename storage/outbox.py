@@ -6,6 +6,7 @@ the record, each change in its own transaction unless the caller holds one.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,7 +55,7 @@ def new_email(
     kind: str,
     created: str,
     message_id: str,
-    alert_ids: list[int] = (),  # type: ignore[assignment]
+    alert_ids: Sequence[int] = (),
     subject: str | None = None,
     body: str | None = None,
 ) -> int:

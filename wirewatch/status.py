@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from storage import monitor as heartbeat
 from storage.articles import new_articles
 from storage.health import health_state
 from storage.outbox import counts
-from storage.runs import last_run, problems_of
+from storage.runs import last_run, run_problems
 from wirewatch.config import Config
 
 
@@ -48,12 +47,9 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
     for outlet in config.outlets:
         _, _, schedule = outlet_trigger(config, outlet)
         last = last_run(db, outlet.name)
-        problems: list[str] = []
+        problems = run_problems(last) if last else []
         if last:
-            try:
-                problems = problems_of(json.loads(last.pop("stats") or "{}"))
-            except ValueError:
-                problems = []
+            del last["stats"]
         due = next_due(config, outlet, datetime.fromisoformat(last["started"]) if last else None)
         health = health_state(db, outlet.name)
         new_24h, doubtful_24h = new_articles(db, outlet.name, day_ago)
