@@ -52,3 +52,27 @@ def test_the_installed_versions_are_the_locked_ones():
 def test_nothing_is_installed_that_the_lock_does_not_name():
     extra = set(installed()) - set(locked("requirements-test.lock")) - {"wirewatch"}
     assert not extra, f"installed but not locked: {sorted(extra)}"
+
+
+def test_the_package_builds_without_a_warning(tmp_path):
+    """A build that warns (data folders missing from the packages) is one a user sees on
+    every ``pip install .``; the wheel must also carry the package data the commands read."""
+    import subprocess
+    import sys
+    import zipfile
+
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    output = built.stdout + built.stderr
+    assert "BuildBackendWarning" not in output and "SetuptoolsDeprecationWarning" not in output
+    (wheel,) = tmp_path.glob("wirewatch-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "wirewatch/starter.toml" in names
+    assert any(name.startswith("alerts/templates/") for name in names)
+    assert any(name.startswith("wirewatch/demo_site/tehrantimes/") for name in names)
+    assert not any(name.startswith("tests/") for name in names)

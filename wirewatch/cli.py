@@ -117,6 +117,107 @@ def check(ctx: _Context) -> None:
 
 
 @cli.command()
+@click.argument("url")
+@click.option("--name", help="The outlet's name [default: from the site's domain].")
+@click.option("--dry-run", is_flag=True, help="Show what would be added; change nothing.")
+@pass_context
+def add(ctx: _Context, url: str, name: str | None, dry_run: bool) -> None:
+    """Add the outlet whose home or section page is URL to the config.
+
+    Finds the site's feeds (the page's <link rel="alternate">, the usual paths) and news
+    sitemaps (robots.txt's Sitemap: lines), tries each once, extracts the newest item as a
+    crawl would, and writes the outlet into the config, keeping its comments.
+    """
+    from wirewatch.outlets import describe, plan_outlet, write_outlets
+
+    config = ctx.config
+    plan = plan_outlet(config, url, name, _fetcher(config))
+    for line in describe(plan):
+        click.echo(line)
+    if dry_run:
+        click.echo("dry run: the config is unchanged")
+        return
+    write_outlets(ctx.config_file, [plan.table])
+    click.echo(f"added outlet {plan.name!r} to {ctx.config_file}")
+    click.echo(f"next: wirewatch --config {ctx.config_file} crawl {plan.name}")
+
+
+def _fetcher(config: Config) -> Any:
+    from functools import partial
+
+    from wirewatch.fetch import fetch_url
+
+    return partial(fetch_url, user_agent=config.crawl.user_agent, timeout=config.crawl.timeout)
+
+
+@cli.group()
+def outlets() -> None:
+    """Import and export outlets as OPML, the list format of feed readers."""
+
+
+@outlets.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--no-check", is_flag=True, help="Add every feed without trying it first.")
+@click.option("--dry-run", is_flag=True, help="Show what would be added; change nothing.")
+@pass_context
+def outlets_import(ctx: _Context, file: str, no_check: bool, dry_run: bool) -> None:
+    """Add the feeds of an OPML FILE as outlets (outlines of one title become one outlet).
+
+    Each feed is tried once first; one that cannot be read is left out and listed, and the
+    command then exits 1. Feeds configured already are skipped.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crawler.finder import Source, try_source
+    from wirewatch.outlets import group_feeds, read_opml, write_outlets
+
+    config = ctx.config
+    tables, skipped = group_feeds(read_opml(Path(file).read_bytes(), file), config)
+    for line in skipped:
+        click.echo(f"skipped {line}")
+    failed = []
+    if not no_check:
+        urls = [url for table in tables for url in table["feeds"]]
+        fetch = _fetcher(config)
+        with ThreadPoolExecutor(8) as pool:
+            results = dict(zip(urls, pool.map(lambda u: try_source(u, fetch), urls), strict=True))
+        for table in tables:
+            for url in list(table["feeds"]):
+                result = results[url]
+                if isinstance(result, Source):
+                    click.echo(f"  {table['name']}: {url}: {len(result.entries)} items")
+                else:
+                    failed.append(f"{table['name']}: {url}: {result}")
+                    table["feeds"].remove(url)
+        tables = [table for table in tables if table["feeds"]]
+    for line in failed:
+        click.echo(f"not added {line}", err=True)
+    count = sum(len(table["feeds"]) for table in tables)
+    if dry_run:
+        click.echo(f"dry run: would add {len(tables)} outlet(s), {count} feed(s)")
+    elif tables:
+        write_outlets(ctx.config_file, tables)
+        click.echo(f"added {len(tables)} outlet(s), {count} feed(s) to {ctx.config_file}")
+    else:
+        click.echo("nothing to add")
+    if failed:
+        sys.exit(1)
+
+
+@outlets.command("export")
+@pass_context
+def outlets_export(ctx: _Context) -> None:
+    """Print the configured outlets' feeds as OPML, for a feed reader or another wirewatch."""
+    from wirewatch.outlets import write_opml
+
+    config = ctx.config
+    click.echo(write_opml(config.outlets), nl=False)
+    for outlet in config.outlets:
+        if not outlet.feeds:
+            click.echo(f"not exported: {outlet.name} (no feeds; OPML lists feeds)", err=True)
+
+
+@cli.command()
 @click.argument("outlets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_context

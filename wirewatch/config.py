@@ -127,7 +127,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{file}: no such config file (see wirewatch.toml in the README)"
+            f"{file}: no such config file (`wirewatch init` writes a starter one)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None

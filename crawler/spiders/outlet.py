@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from crawler.config import OutletConfig
 from crawler.context import apply_crawl_section, crawl_config, database_path
 from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
+from crawler.finder import web_page_hint
 from crawler.items import ArticleItem
 from crawler.problems import add_problem, refused, say_failures_once, why_failed
 from extractors.article import extract_article
@@ -130,14 +131,11 @@ class OutletSpider(scrapy.Spider):
 
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
         try:
-            entries = parse_feed(
-                response.body,
-                response.url,
-                (response.headers.get("Content-Type") or b"").decode("latin-1"),
-            )
+            entries = parse_feed(response.body, response.url, _content_type(response))
         except DiscoveryError as exc:
             self._count("discover/failed")
-            self._source_failed(response.request, f"feed {response.url} unreadable: {exc}")
+            why = web_page_hint(response.body, response.url, _content_type(response)) or exc
+            self._source_failed(response.request, f"feed {response.url} unreadable: {why}")
             return
         if not entries:
             self._problem(f"feed {response.url} lists no items")
@@ -158,7 +156,8 @@ class OutletSpider(scrapy.Spider):
             sitemap = parse_sitemap(body, response.url)
         except DiscoveryError as exc:
             self._count("discover/failed")
-            self._source_failed(response.request, f"sitemap {response.url} unreadable: {exc}")
+            why = web_page_hint(body, response.url, _content_type(response), "sitemap") or exc
+            self._source_failed(response.request, f"sitemap {response.url} unreadable: {why}")
             return
         if sitemap.warning:
             self._problem(f"sitemap {response.url}: {sitemap.warning}")
@@ -372,3 +371,7 @@ def _url_of(failure: Failure) -> str:
     """The URL of a failed request (Scrapy sets ``failure.request`` on errback failures)."""
     request = getattr(failure, "request", None)
     return request.url if request is not None else "?"
+
+
+def _content_type(response: Response) -> str:
+    return (response.headers.get("Content-Type") or b"").decode("latin-1")
