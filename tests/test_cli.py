@@ -168,3 +168,24 @@ def test_init_writes_a_valid_commented_config_and_its_database(tmp_path):
     assert "1 outlet(s), 1 watch(es)" in checked.stdout
     again = wirewatch("init", str(folder), cwd=tmp_path)
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_status_columns_fit_their_cells_and_unknown_health_is_explained(tmp_path):
+    config = tmp_path / "w.toml"
+    config.write_text(
+        f'[storage]\ndatabase = "{tmp_path / "s.db"}"\n'
+        '[[outlets]]\nname = "a-rather-long-outlet-name"\nfeeds = ["https://a.example/feed"]\n'
+        'cron = "0 */2 * * *"\n'
+        '[[outlets]]\nname = "b"\nfeeds = ["https://b.example/feed"]\n'
+    )
+    assert wirewatch("init", str(tmp_path / "x")).returncode == 0  # any database will do
+    (tmp_path / "x" / "wirewatch.db").rename(tmp_path / "s.db")
+    result = wirewatch("--config", str(config), "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("outlet"))
+    first = next(line for line in lines if line.startswith("a-rather"))
+    # Every cell starts under its header: the cron schedule does not push "never" along.
+    assert first.index("cron 0 */2 * * *") == header.index("schedule")
+    assert first.index("never") == header.index("last run")
+    assert "health unknown: not judged yet" in result.stdout

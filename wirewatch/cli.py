@@ -608,23 +608,28 @@ def status(ctx: _Context, as_json: bool) -> None:
     else:
         click.echo("monitor: not running (wirewatch run starts it); no next runs are due")
     header = ("outlet", "health", "schedule", "last run", "result", "next run", "new 24h")
-    widths = (18, 10, 14, 20, 24, 20, 7)
-    click.echo(" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    rows = []
     for row in report["outlets"]:
         last = row["last_run"]
-        result = "-"
-        if last:
-            result = f"{last['status']}, {last['articles_new'] or 0} new"
-        cells = (
-            row["outlet"],
-            _coloured(row["health"], widths[1]),
-            row["schedule"],
-            _when(last["started"]) if last else "never",
-            result,
-            _when(row["next_run"]),
-            str(row["new_24h"]),
+        result = f"{last['status']}, {last['articles_new'] or 0} new" if last else "-"
+        rows.append(
+            (
+                row["outlet"],
+                row["health"],
+                row["schedule"],
+                _when(last["started"]) if last else "never",
+                result,
+                _when(row["next_run"]),
+                str(row["new_24h"]),
+            )
         )
-        click.echo(" ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    # Each column as wide as its widest cell: a cron schedule or a long name never overflows.
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row, cells in zip(report["outlets"], rows, strict=True):
+        shown = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
+        shown[1] = _coloured(cells[1], widths[1])
+        click.echo("  ".join(shown).rstrip())
         if row["health"] == "unhealthy":
             click.echo(f"  {row['health_reason']} (since {_when(row['health_since'])})")
         elif row["problems"]:
@@ -634,6 +639,11 @@ def status(ctx: _Context, as_json: bool) -> None:
                 f"  {row['doubtful_24h']} of the new articles kept though their text may be "
                 "incomplete (wirewatch story ID --article shows why)"
             )
+    if any(row["health"] == "unknown" for row in report["outlets"]):
+        click.echo(
+            "\nhealth unknown: not judged yet; the monitor judges an outlet after each of its "
+            "runs (wirewatch crawl does not)"
+        )
     alerts, emails = report["alerts"], report["emails"]
     click.echo(
         f"\nalerts: {alerts['pending']} pending, {alerts['sent']} sent, {alerts['failed']} failed;"
