@@ -1,4 +1,4 @@
-"""The monitor: crawl every configured outlet on its schedule, each crawl in its own process.
+"""The monitor: crawl every configured outlet on its schedule, in long-lived crawl workers.
 
 Jobs are built from the config at start and again on reload (no persisted job store):
 
@@ -10,10 +10,14 @@ Jobs are built from the config at start and again on reload (no persisted job st
 * ``notify`` every ``[schedule] notify`` (alert emails, retries, operator emails), and one job
   per digest watch at its ``at`` time or ``every``, so a digest leaves on time.
 
-Each crawl is a ``wirewatch crawl OUTLET`` child process, at most ``[schedule] max_parallel`` at
-once. One that outlives ``crawl_timeout`` is terminated (SIGTERM, then SIGKILL), one that
-crashes is recorded as failed; either way it has its ``crawl_runs`` row, a log line, and a
-health check (``alerts.health``), and the other outlets never notice.
+Each crawl runs in one of ``[schedule] workers`` long-lived worker processes (``WorkerPool``;
+the worker's side is ``wirewatch/worker.py``), at most ``[schedule] max_parallel`` at once. A
+run still going at ``crawl_timeout`` is closed by its worker; a worker that dies or goes silent
+is replaced, its runs recorded as failed and run again, and an outlet whose runs keep killing
+their worker is quarantined. With ``workers = 0`` each crawl is a ``wirewatch crawl OUTLET``
+child process instead; one that outlives ``crawl_timeout`` is terminated (SIGTERM, then
+SIGKILL). Either way each run has its ``crawl_runs`` row, a log line, and a health check
+(``alerts.health``), and the other outlets never notice.
 
 SIGTERM or SIGINT: no new crawl starts, running ones get ``[schedule] grace`` to finish (then
 are terminated), due alerts are delivered, and the process exits 0. SIGHUP, or a change to the
@@ -22,7 +26,10 @@ config file, reloads the schedule without a restart (an invalid file is logged a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import itertools
+import json
 import logging
 import os
 import signal
@@ -33,6 +40,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +56,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field
 
 from alerts.config import AlertSettings
-from alerts.health import check_outlet
+from alerts.health import check_outlet, quarantine
 from alerts.mail import transport
 from alerts.outbox import notify as deliver
 from core.errors import WirewatchError
@@ -63,6 +72,15 @@ logger = logging.getLogger("wirewatch.scheduler")
 
 #: Seconds a terminated crawl gets to close its run before it is killed.
 TERMINATE_WAIT = 10.0
+#: Seconds a crawl worker may go without a beat (it beats every second) before it is killed;
+#: a page's extraction is bounded by [crawl] page_budget (10 s) far below this.
+WORKER_SILENCE = 60.0
+#: Seconds a new crawl worker may take to start; one that dies sooner is retried with backoff.
+WORKER_START = 30.0
+#: Runs a crawl worker serves before a fresh one takes its place.
+WORKER_RECYCLE = 2000
+#: Runs of one outlet in a row whose worker died under them before it is quarantined.
+QUARANTINE_AFTER = 3
 #: Seconds between two heartbeats of a running monitor; ``status`` takes a monitor whose last
 #: beat is older than three of these for gone.
 HEARTBEAT = 5.0
@@ -72,7 +90,9 @@ class ScheduleConfig(Section):
     every: Interval = 15 * 60.0
     jitter: Seconds = 0.0
     crawl_timeout: Interval = 10 * 60.0
-    max_parallel: Count = Field(default=2, ge=1, le=32)
+    max_parallel: Count = Field(default=8, ge=1, le=1024)
+    #: Long-lived crawl worker processes; 0 runs each crawl in a process of its own.
+    workers: Count = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=64)
     grace: Seconds = 30.0
     notify: Interval = 60.0
 
@@ -142,6 +162,10 @@ class Monitor:
         self.reload_requested = threading.Event()
         self.signatures: dict[str, tuple[Any, ...]] = {}
         self.config_stamp = self._stamp()
+        workers = config.schedule.workers
+        self.pool = WorkerPool(self.command("worker-serve"), workers) if workers else None
+        self.strikes: dict[str, int] = {}  # runs in a row whose worker died under them
+        self.quarantined: dict[str, str] = {}  # outlet: why it is no longer run
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(config.schedule.max_parallel),
@@ -188,9 +212,79 @@ class Monitor:
             logger.info("notify: %(summary)s", {"summary": report.summary()})
 
     def crawl(self, outlet: str) -> None:
-        """Run one outlet's crawl as a child process, within the crawl time limit."""
+        """Run one outlet's crawl, in a worker or as a child process of its own."""
         if self.stopping.is_set():
             return  # queued before the stop: no new work
+        if self.pool is not None:
+            self.crawl_in_worker(outlet, self.pool)
+        else:
+            self.crawl_in_process(outlet)
+
+    def crawl_in_worker(self, outlet: str, pool: WorkerPool) -> None:
+        """Run one outlet's crawl in a long-lived worker. If the worker dies under it, the run
+        is recorded as failed and run again; an outlet whose runs kill their worker
+        ``QUARANTINE_AFTER`` times in a row is quarantined until the config is reloaded."""
+        if outlet in self.quarantined:
+            logger.warning(
+                "crawl %(outlet)s skipped: quarantined (%(why)s); reload the config to retry",
+                {"outlet": outlet, "why": self.quarantined[outlet]},
+            )
+            return
+        config = self.config
+        timeout = config.schedule.crawl_timeout
+        # Closing a run at its deadline waits for the downloads in flight (the page timeout).
+        hard = timeout + config.crawl.timeout + TERMINATE_WAIT
+        while not self.stopping.is_set():
+            began = datetime.now(UTC)
+            started = time.monotonic()
+            outcome = pool.run(outlet, timeout, hard)
+            duration = time.monotonic() - started
+            died = outcome.reason is None
+            if outcome.error:
+                ended = KILLED if self.stopping.is_set() else None
+            elif not died:
+                ended = KILLED if outcome.reason == "shutdown" and self.stopping.is_set() else None
+            else:
+                ended = TIMEOUT if outcome.overdue else KILLED if self.stopping.is_set() else None
+            db = self.open()
+            try:
+                run = settle_run(
+                    db,
+                    outlet,
+                    outcome.pid,
+                    began,
+                    ended=ended,
+                    exit_code=outcome.exit_code if died else 0,
+                    error=outcome.error or ("its crawl worker died" if died and not ended else ""),
+                )
+                log_run(run, duration)
+                # The outlet's own run died with its worker: run it again (no worker: not its
+                # fault, and the next turn comes soon enough).
+                retry = died and ended is None and not outcome.error
+                if retry:
+                    self.strikes[outlet] = self.strikes.get(outlet, 0) + 1
+                else:
+                    self.strikes.pop(outlet, None)
+                if self.strikes.get(outlet, 0) >= QUARANTINE_AFTER:
+                    why = f"its runs killed their crawl worker {QUARANTINE_AFTER} times in a row"
+                    self.quarantined[outlet] = why
+                    self.strikes.pop(outlet, None)
+                    logger.error(
+                        "Outlet %(outlet)s quarantined: %(why)s", {"outlet": outlet, "why": why}
+                    )
+                    change = quarantine(db, config, outlet, why)
+                    retry = False
+                else:
+                    change = check_outlet(db, config, outlet)
+            finally:
+                db.close()
+            if change is not None and config.email.operator:
+                self.notify_soon()
+            if not retry:
+                return
+
+    def crawl_in_process(self, outlet: str) -> None:
+        """Run one outlet's crawl as a child process, within the crawl time limit."""
         config = self.config
         began = datetime.now(UTC)
         started = time.monotonic()
@@ -345,9 +439,17 @@ class Monitor:
                 "Config not reloaded, the schedule is unchanged: %(error)s", {"error": exc}
             )
             return
-        if config.schedule.max_parallel != self.config.schedule.max_parallel:
-            logger.warning("[schedule] max_parallel takes effect at the next restart")
+        for key in ("max_parallel", "workers"):
+            if getattr(config.schedule, key) != getattr(self.config.schedule, key):
+                logger.warning("[schedule] %(key)s takes effect at the next restart", {"key": key})
         self.config = config
+        if self.pool is not None:
+            self.pool.replace(self.command("worker-serve"))
+        if self.quarantined:
+            logger.info(
+                "Quarantine lifted: %(outlets)s", {"outlets": ", ".join(sorted(self.quarantined))}
+            )
+            self.quarantined.clear()
         self.sync_jobs(config)
         logger.info(
             "Config reloaded: %(count)d outlet(s) scheduled", {"count": len(config.outlets)}
@@ -372,6 +474,8 @@ class Monitor:
                 "%(count)d crawl run(s) left open by a dead process marked killed",
                 {"count": abandoned},
             )
+        if self.pool is not None:
+            self.pool.start()
         self.sync_jobs(self.config)
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -395,6 +499,8 @@ class Monitor:
             if time.monotonic() - last_beat >= HEARTBEAT:
                 self.beat(started)
                 last_beat = time.monotonic()
+            if self.pool is not None:
+                self.pool.watch()
             if self.reload_requested.is_set() or self._stamp() != self.config_stamp:
                 self.reload_requested.clear()
                 self.reload()
@@ -407,6 +513,8 @@ class Monitor:
         deadline = time.monotonic() + grace
         with self.lock:
             running = len(self.children)
+        if self.pool is not None:
+            running += self.pool.busy()
         if running:
             logger.info(
                 "Waiting up to %(grace)s for %(count)d running crawl(s)",
@@ -414,9 +522,16 @@ class Monitor:
             )
         while time.monotonic() < deadline:
             with self.lock:
-                if not self.children:
+                if not self.children and (self.pool is None or not self.pool.busy()):
                     break
             time.sleep(0.1)
+        if self.pool is not None:
+            if self.pool.busy():
+                logger.warning(
+                    "Terminating crawl workers with %(count)d run(s) in hand",
+                    {"count": self.pool.busy()},
+                )
+            self.pool.stop()
         with self.lock:
             late = list(self.children.values())
             self.terminated.update((process.pid, True) for process in late)
@@ -456,6 +571,226 @@ class Monitor:
             logger.warning("Heartbeat not written: %(error)s", {"error": exc})
         finally:
             db.close()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run in a worker ended, as the monitor saw it."""
+
+    pid: int
+    #: Scrapy's finish reason, from the worker; None when the worker died holding the run.
+    reason: str | None
+    #: The worker's exit code (negative: the signal) when it died.
+    exit_code: int | None = None
+    #: The run outlived its hard deadline: the monitor killed its worker.
+    overdue: bool = False
+    #: Why no worker ran it at all, or "".
+    error: str = ""
+
+
+class WorkerProcess:
+    """One ``wirewatch worker-serve`` child and the runs it holds (protocol:
+    ``wirewatch/worker.py``)."""
+
+    def __init__(self, command: list[str], on_exit: Callable[[WorkerProcess], None]) -> None:
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the monitor, not the workers
+            preexec_fn=_end_with_parent,
+        )
+        self.pid = self.process.pid
+        self.started = time.monotonic()
+        self.pending: dict[str, tuple[Future[Outcome], str]] = {}
+        self.lock = threading.Lock()
+        self.runs = 0
+        self.draining = False
+        self.killed_for: str | None = None  # the token of the run that overran, if any
+        self.last_beat = time.monotonic()
+        self.on_exit = on_exit
+        threading.Thread(target=self._read, name=f"worker-{self.pid}", daemon=True).start()
+
+    def send(self, message: dict[str, Any]) -> bool:
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False  # it is dying; its reader settles what it held
+
+    def submit(self, token: str, outlet: str, deadline: float) -> Future[Outcome] | None:
+        future: Future[Outcome] = Future()
+        with self.lock:
+            self.pending[token] = (future, outlet)
+            self.runs += 1
+        if not self.send({"op": "run", "id": token, "outlet": outlet, "deadline": deadline}):
+            with self.lock:
+                self.pending.pop(token, None)
+            return None
+        return future
+
+    @property
+    def load(self) -> int:
+        return len(self.pending)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def drain(self) -> None:
+        """Finish the runs in hand, take no more, exit."""
+        self.draining = True
+        self.send({"op": "drain"})
+
+    def kill(self, why: str) -> None:
+        logger.warning("Killing crawl worker %(pid)d: %(why)s", {"pid": self.pid, "why": why})
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            self.last_beat = time.monotonic()
+            if message.get("op") == "done":
+                with self.lock:
+                    entry = self.pending.pop(str(message.get("id")), None)
+                if entry is not None:
+                    entry[0].set_result(Outcome(self.pid, str(message.get("reason"))))
+        code = self.process.wait()
+        with self.lock:
+            held, self.pending = dict(self.pending), {}
+        for token, (future, _) in held.items():
+            future.set_result(Outcome(self.pid, None, code, overdue=token == self.killed_for))
+        self.on_exit(self)
+
+
+class WorkerPool:
+    """Long-lived crawl workers: each run goes to the least loaded one. A worker that dies is
+    replaced; one that stops beating is killed (its runs then end as failed, for the monitor to
+    run again); one that has served ``recycle`` runs is drained and replaced, so no slow leak
+    grows for months.
+
+    Workers are started only by the thread that calls :meth:`start` and :meth:`watch` (the
+    monitor's main thread): a worker dies with the thread that started it (``PR_SET_PDEATHSIG``
+    is per thread), and the main thread lives as long as the monitor.
+    """
+
+    def __init__(self, command: list[str], size: int, recycle: int = WORKER_RECYCLE) -> None:
+        self.command = command
+        self.size = size
+        self.recycle = recycle
+        self.workers: list[WorkerProcess] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Condition(self.lock)
+        self.stopping = False
+        self.tokens = itertools.count(1)
+        self.early_deaths = 0  # workers in a row that died within WORKER_START of their start
+        self.next_spawn = 0.0
+
+    def start(self) -> None:
+        """Start workers until the pool is full (from the monitor's main thread)."""
+        with self.lock:
+            if self.stopping or time.monotonic() < self.next_spawn:
+                return
+            while len(self._serving()) < self.size:
+                self.workers.append(WorkerProcess(self.command, self._exited))
+            self.ready.notify_all()
+
+    def _serving(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if not w.draining and w.alive()]
+
+    def _exited(self, worker: WorkerProcess) -> None:
+        with self.lock:
+            if worker in self.workers:
+                self.workers.remove(worker)
+            if worker.draining or self.stopping:
+                return
+            code = worker.process.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            if time.monotonic() - worker.started < WORKER_START and not worker.runs:
+                self.early_deaths += 1
+                wait = min(60.0, 2.0**self.early_deaths)
+                self.next_spawn = time.monotonic() + wait
+                logger.error(
+                    "Crawl worker %(pid)d could not start (%(how)s); next try in %(wait)s",
+                    {"pid": worker.pid, "how": how, "wait": format_duration(wait)},
+                )
+                return
+            self.early_deaths = 0
+            logger.error(
+                "Crawl worker %(pid)d died (%(how)s); a new one replaces it",
+                {"pid": worker.pid, "how": how},
+            )
+
+    def run(self, outlet: str, deadline: float, hard_deadline: float) -> Outcome:
+        """Run ``outlet`` in a worker and wait for its end. A run not over by ``hard_deadline``
+        seconds has stuck its worker: the worker is killed (its other runs are retried)."""
+        token = str(next(self.tokens))
+        with self.ready:
+            self.ready.wait_for(lambda: self._serving() or self.stopping, timeout=WORKER_START)
+            serving = self._serving()
+            if not serving:
+                return Outcome(0, None, error="no crawl worker is running")
+            worker = min(serving, key=lambda w: w.load)
+            if worker.runs + 1 >= self.recycle:
+                worker.draining = True  # after this run; the main thread starts a fresh one
+        future = worker.submit(token, outlet, deadline)
+        if worker.draining:
+            worker.drain()
+        if future is None:
+            return Outcome(worker.pid, None, error="its crawl worker did not take the run")
+        try:
+            return future.result(timeout=hard_deadline)
+        except FutureTimeout:
+            worker.killed_for = token
+            worker.kill(f"a run of {outlet} is {format_duration(hard_deadline)} old")
+            return future.result()
+
+    def watch(self, silence: float = WORKER_SILENCE) -> None:
+        """Kill workers that stopped beating (a stuck reactor); keep the pool full."""
+        now = time.monotonic()
+        with self.lock:
+            workers = list(self.workers)
+        for worker in workers:
+            if worker.alive() and now - worker.last_beat > silence:
+                worker.kill(f"silent for {format_duration(now - worker.last_beat)}")
+        self.start()
+
+    def busy(self) -> int:
+        with self.lock:
+            return sum(worker.load for worker in self.workers)
+
+    def replace(self, command: list[str]) -> None:
+        """New workers for new runs (a reloaded config); the old ones finish theirs and exit."""
+        with self.lock:
+            self.command = command
+            old = [w for w in self.workers if not w.draining]
+            for worker in old:
+                worker.draining = True
+        for worker in old:
+            worker.drain()
+        self.start()
+
+    def stop(self, wait: float = TERMINATE_WAIT) -> None:
+        """Stop every worker: drain, then SIGTERM (runs closed as shutdown), then SIGKILL."""
+        with self.ready:
+            self.stopping = True
+            workers = list(self.workers)
+            self.ready.notify_all()
+        for worker in workers:
+            worker.drain()
+        threads = [threading.Thread(target=terminate, args=(w.process, wait)) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def terminate(process: subprocess.Popen[str], wait: float = TERMINATE_WAIT) -> None:

@@ -87,11 +87,28 @@ def check_outlet(
     db: Database, config: AlertSettings, outlet: str, now: datetime | None = None
 ) -> Change | None:
     """Judge ``outlet`` on its runs; record and announce a change of state. None if unchanged."""
-    stamp = isoformat(now or datetime.now(UTC))
     runs = recent_runs(db, outlet, HISTORY)
     found = problems(runs, config.health)
-    state = UNHEALTHY if found else HEALTHY
-    reason = "; ".join(found)
+    return _judge(db, config, outlet, UNHEALTHY if found else HEALTHY, "; ".join(found), now)
+
+
+def quarantine(
+    db: Database, config: AlertSettings, outlet: str, why: str, now: datetime | None = None
+) -> Change | None:
+    """Record that the monitor stopped running ``outlet`` (``why``): it is unhealthy, and the
+    operator is told as for any other outlet that breaks."""
+    return _judge(db, config, outlet, UNHEALTHY, f"quarantined: {why}", now)
+
+
+def _judge(
+    db: Database,
+    config: AlertSettings,
+    outlet: str,
+    state: str,
+    reason: str,
+    now: datetime | None,
+) -> Change | None:
+    stamp = isoformat(now or datetime.now(UTC))
     with write_transaction(db):
         before = record_health(db, outlet, state, reason, stamp) or HEALTHY
         if before == state:

@@ -1,8 +1,9 @@
 """Record every run of an outlet in ``crawl_runs``: opened when the spider opens, closed with
 its counts when it closes.
 
-A run is ``finished`` when Scrapy closes the spider for "finished", else ``failed`` with the
-close reason (``closespider_timeout``, ``shutdown``...). Counts come from the crawl's stats.
+A run is ``finished`` when Scrapy closes the spider for "finished", ``timeout`` when its
+deadline closed it (``closespider_timeout``: a crawl worker's run), else ``failed`` with the
+close reason (``shutdown``...). Counts come from the crawl's stats.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.context import crawl_config, database_path, error_count
 from storage.db import open_db
-from storage.runs import FAILED, FINISHED, finish_run, start_run
+from storage.runs import FAILED, FINISHED, TIMEOUT, finish_run, start_run
+
+#: The run's status for Scrapy's finish reasons; any other reason is a failure.
+STATUS = {"finished": FINISHED, "closespider_timeout": TIMEOUT}
+#: What the run's reason says for some of them.
+REASONS = {"closespider_timeout": "closed: over the crawl time limit"}
 
 
 class CrawlRunRecorder:
@@ -34,6 +40,8 @@ class CrawlRunRecorder:
 
     def spider_opened(self, spider: Spider) -> None:
         self.run_id = start_run(self.db, spider.name)
+        if self.crawler.stats:
+            self.crawler.stats.set_value("wirewatch/run_id", self.run_id)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.run_id is None:
@@ -42,13 +50,13 @@ class CrawlRunRecorder:
         finish_run(
             self.db,
             self.run_id,
-            FINISHED if reason == "finished" else FAILED,
+            STATUS.get(reason, FAILED),
             pages_fetched=int(stats.get("downloader/response_count", 0)),
             articles_new=int(stats.get("wirewatch/store/new", 0))
             + int(stats.get("wirewatch/store/near_duplicate", 0)),
             articles_updated=int(stats.get("wirewatch/store/updated", 0)),
             errors=error_count(stats),
-            reason=reason,
+            reason=REASONS.get(reason, reason),
             stats=stats,
         )
         self.db.close()

@@ -57,12 +57,23 @@ def test_nothing_is_installed_that_the_lock_does_not_name():
 def test_the_package_builds_without_a_warning(tmp_path):
     """A build that warns (data folders missing from the packages) is one a user sees on
     every ``pip install .``; the wheel must also carry the package data the commands read."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
+    # A copy, as setuptools builds in the source tree (build/), which must stay clean.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", "*_cache", "demo-out"
+        ),
+    )
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -212,7 +212,8 @@ def test_a_hanging_outlet_is_timed_out_and_a_crash_recorded_without_delaying_the
             only(outlets_config(site, tmp_path / "run.db"), "ifpnews", "tehrantimes")
             + f'\n[[outlets]]\nname = "stuck"\nfeeds = ["{stuck}/feed.xml"]\n'
             'allow_domains = ["127.0.0.1"]\n'
-            + schedule("2s", crawl_timeout='"8s"', max_parallel="3")
+            # A process per run ([schedule] workers = 0), as before the workers.
+             + schedule("2s", crawl_timeout='"8s"', max_parallel="3", workers="0")
         )
         daemon = Daemon(config)
         try:
@@ -284,7 +285,7 @@ def test_sigterm_lets_crawls_finish_within_the_grace_period_and_delivers_due_ale
     assert daemon.process.returncode == 0, daemon.log
     assert took < 3 + 10 + 10, daemon.log  # grace, then SIGTERM's wait, then notify
     assert "Waiting up to 3s for" in daemon.log
-    assert "Terminating crawl process" in daemon.log
+    assert "Terminating crawl workers with 1 run(s) in hand" in daemon.log
     (stuck_run,) = runs(tmp_path / "run.db", "stuck")
     # Scrapy closed its run itself ("shutdown"), or the monitor did after killing it.
     assert stuck_run["status"] in ("failed", "killed") and stuck_run["finished"]

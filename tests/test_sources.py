@@ -194,7 +194,11 @@ def test_a_feed_that_is_not_one_and_a_feed_with_no_items_are_problems(tmp_path):
     problems = sorted(row["problems"])
     assert len(problems) == 2, row
     assert problems[0] == f"feed {base}/empty.xml lists no items"
-    assert problems[1].startswith(f"feed {base}/home.html unreadable: not a feed: ")
+    # A web page where a feed belongs: said so, with the way to its feeds.
+    assert problems[1] == (
+        f"feed {base}/home.html unreadable: a web page, not a feed; "
+        f"`wirewatch add {base}/home.html` looks for the site's feeds"
+    )
     assert not row["unreadable"]  # one of the two was a feed
     assert result.returncode == 0
 

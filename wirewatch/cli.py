@@ -680,6 +680,16 @@ def run(ctx: _Context) -> None:
     Monitor(ctx.config, ctx.config_file, load_config, ctx.db_override).run()
 
 
+@cli.command("worker-serve", hidden=True)
+@pass_context
+def worker_serve(ctx: _Context) -> None:
+    """Serve the monitor's crawl runs on stdin/stdout (started by `wirewatch run`)."""
+    from wirewatch.worker import serve
+
+    load_config(ctx.config_file)  # a bad config stops here, with its message
+    serve(ctx.config_file, Path(ctx.db_override) if ctx.db_override else None)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")

@@ -7,11 +7,14 @@ belongs (``http://127.0.0.1:PORT``), so feeds and section pages can link to the 
 from __future__ import annotations
 
 import mimetypes
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 PLACEHOLDER = b"{{base}}"
@@ -26,8 +29,11 @@ TYPES = {
 class _Handler(BaseHTTPRequestHandler):
     root: Path
     base: str
+    delay: float = 0.0
 
     def do_GET(self) -> None:
+        if self.delay and not self.path.endswith("robots.txt"):
+            time.sleep(self.delay)
         path = unquote(urlsplit(self.path).path).lstrip("/")
         file = (self.root / path).resolve()
         if file.is_dir():
@@ -49,15 +55,23 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the crawler logs every fetch already
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # a client gone mid-answer is normal
+
+
 @contextmanager
-def serve_folder(root: str | Path, port: int = 0) -> Iterator[str]:
-    """Serve ``root`` on 127.0.0.1 while the block runs; yields the base URL."""
+def serve_folder(root: str | Path, port: int = 0, delay: float = 0.0) -> Iterator[str]:
+    """Serve ``root`` on 127.0.0.1 while the block runs; yields the base URL. ``delay``: seconds
+    each answer but robots.txt waits (a slow site, for tests of runs in flight)."""
 
     class Handler(_Handler):
         pass
 
     Handler.root = Path(root).resolve()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    Handler.delay = delay
+    server = _Server(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     Handler.base = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

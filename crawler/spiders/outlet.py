@@ -354,7 +354,10 @@ class OutletSpider(scrapy.Spider):
             return
         value = lambda key: int(stats.get_value(f"wirewatch/{key}", 0) or 0)  # noqa: E731
         requested, ignored = value("discover/requested"), value("discover/ignored")
-        if requested and ignored >= requested:
+        # Every link of the run forbidden, and more of them than the articles stored before
+        # (which robots.txt let through): one forbidden item beside a stored one is the site's
+        # choice, a feed whose new items are all forbidden is an outlet lost.
+        if requested and ignored >= requested and ignored > value("discover/known"):
             self._problem(f"robots.txt forbids every article ({ignored} of {requested} links)")
         blocked = value("fetch/refused_private") + value("discover/private")
         if blocked and blocked * 2 >= requested + value("discover/private"):

@@ -1,0 +1,159 @@
+"""The monitor's long-lived crawl workers (#15), against the real monitor, real workers, a real
+HTTP server on 127.0.0.1 and a real SQLite file: a worker killed with SIGKILL mid-run, a hung
+outlet beside healthy ones in one worker, an outlet that keeps killing its worker."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+from conftest import SITE, outlets_config
+from test_scheduler import Daemon, hanging_server, only, runs, schedule, wait_for
+
+from storage.runs import FINISHED
+from wirewatch.localsite import serve_folder
+
+WATCH = (
+    '\n[[watches]]\nname = "S-400"\nquery = "S-400 OR Russia"\nemail = "analyst@example.org"\n'
+    'max_age = "10000d"\n'
+)
+
+
+def kill_worker_running(db_path: Path, outlet: str) -> int | None:
+    """SIGKILL the worker holding a running run of ``outlet`` now; its pid, or None."""
+    for run in runs(db_path, outlet):
+        if run["status"] == "running" and run["pid"]:
+            try:
+                os.kill(run["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                return None
+            return int(run["pid"])
+    return None
+
+
+def stored(db_path: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    with sqlite3.connect(db_path) as db:
+        urls = [row[0] for row in db.execute("select url from articles order by url")]
+        alerts = list(db.execute("select watch, story_id from alerts order by story_id"))
+    return urls, alerts
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(tmp_path):
+    db_path = tmp_path / "run.db"
+    # Every answer but robots.txt takes 0.4 s, so a run is caught in flight.
+    with serve_folder(SITE, delay=0.4) as slow:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            outlets_config(slow, db_path)
+            + schedule("3s", workers="1", max_parallel="4", notify='"1s"')
+            + f'\n[email]\nmaildir = "{tmp_path / "maildir"}"\n'
+            + WATCH
+        )
+        daemon = Daemon(config)
+        try:
+            killed = wait_for(
+                lambda: kill_worker_running(db_path, "presstv"), 60, "a presstv run in flight"
+            )
+            wait_for(
+                lambda: all(
+                    any(r["status"] == FINISHED and r["pid"] != killed for r in runs(db_path, o))
+                    for o in ("presstv", "tehrantimes", "almayadeen", "ifpnews")
+                ),
+                90,
+                "every outlet to finish a run in the new worker",
+            )
+            wait_for(lambda: len(list(mailbox.Maildir(tmp_path / "maildir"))) >= 1, 30, "mail")
+        finally:
+            daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    assert f"Crawl worker {killed} died (killed by signal 9); a new one replaces it" in daemon.log
+    crashed = [r for r in runs(db_path, "presstv") if r["pid"] == killed]
+    assert crashed and crashed[0]["status"] == "failed", crashed
+    assert "killed by signal 9: its crawl worker died" in crashed[0]["reason"]
+    # The presstv run was run again at once, and nothing of any run was lost or doubled.
+    assert "crawl presstv failed" in daemon.log
+    # Tehran Times' feed lists one article and one page robots.txt forbids: once the article
+    # is stored, the forbidden page alone is not "robots.txt forbids every article".
+    assert "forbids every article" not in daemon.log
+    assert all(r["status"] != "running" for r in runs(db_path)), runs(db_path)
+    urls, alerts = stored(db_path)
+    assert len(urls) == len(set(urls)) == 5, urls
+    assert len(alerts) == len(set(alerts)), alerts
+    messages = list(mailbox.Maildir(tmp_path / "maildir"))
+    ids = [m["Message-ID"] for m in messages]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_hung_outlet_is_closed_at_its_deadline_without_delaying_the_others_in_its_worker(
+    tmp_path, site
+):
+    db_path = tmp_path / "run.db"
+    with hanging_server() as stuck:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            only(outlets_config(site, db_path), "tehrantimes").replace(
+                'recheck = "0s"', 'recheck = "0s"\ntimeout = "3s"'
+            )
+            + f'\n[[outlets]]\nname = "stuck"\nfeeds = ["{stuck}/feed.xml"]\n'
+            + schedule("1s", crawl_timeout='"4s"', workers="1", max_parallel="4")
+        )
+        daemon = Daemon(config)
+        try:
+            wait_for(
+                lambda: any(r["status"] == "timeout" for r in runs(db_path, "stuck")),
+                60,
+                "the stuck run to be closed at its deadline",
+            )
+        finally:
+            daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    timed_out = next(r for r in runs(db_path, "stuck") if r["status"] == "timeout")
+    assert "over the crawl time limit" in timed_out["reason"]
+    # The same worker kept crawling tehrantimes while the stuck run hung in it.
+    during = [
+        r
+        for r in runs(db_path, "tehrantimes")
+        if r["status"] == FINISHED
+        and r["pid"] == timed_out["pid"]
+        and timed_out["started"] <= r["started"] < timed_out["finished"]
+    ]
+    assert len(during) >= 2, runs(db_path)
+    assert "Killing crawl worker" not in daemon.log
+
+
+def test_an_outlet_that_keeps_killing_its_worker_is_quarantined_and_reported(tmp_path):
+    db_path = tmp_path / "run.db"
+    with serve_folder(SITE, delay=0.5) as slow:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            only(outlets_config(slow, db_path), "presstv")
+            + schedule("2s", workers="1")
+            + f'\n[email]\nmaildir = "{tmp_path / "maildir"}"\noperator = "ops@example.org"\n'
+        )
+        daemon = Daemon(config)
+        try:
+            killed: set[int] = set()
+
+            def kill_next() -> bool:
+                pid = kill_worker_running(db_path, "presstv")
+                if pid is not None:
+                    killed.add(pid)
+                return len(killed) >= 3
+
+            wait_for(kill_next, 120, "three presstv runs killed in flight")
+            wait_for(lambda: "quarantined" in daemon.log, 30, "the quarantine")
+            wait_for(lambda: "skipped: quarantined" in daemon.log, 30, "a skipped run")
+        finally:
+            daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    assert "Outlet presstv quarantined: its runs killed their crawl worker 3 times" in daemon.log
+    with sqlite3.connect(db_path) as db:
+        state, reason = db.execute(
+            "select state, reason from outlet_health where outlet = 'presstv'"
+        ).fetchone()
+    assert state == "unhealthy" and reason.startswith("quarantined:")
+    subjects = [m["Subject"] for m in mailbox.Maildir(tmp_path / "maildir")]
+    assert "[wirewatch] outlet presstv is unhealthy" in subjects

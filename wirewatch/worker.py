@@ -1,0 +1,158 @@
+"""A long-lived crawl worker: one Scrapy process, one reactor, many outlet runs at once.
+
+The monitor (``scheduler.WorkerPool``) starts a few of these (``wirewatch worker-serve``, one
+per core by default) and sends them the runs that are due; starting Scrapy, trafilatura and the
+config once per worker instead of once per run is what makes a quiet run cheap. Each run is its
+own Scrapy ``Crawler``: its own stats, its own ``crawl_runs`` row (``crawler/runs.py``), its
+own ``max_pages``, and its own deadline (``CLOSESPIDER_TIMEOUT``: the run is closed, not the
+worker).
+
+The protocol is JSON, one object a line. The monitor writes to the worker's stdin:
+
+- ``{"op": "run", "id": TOKEN, "outlet": NAME, "deadline": SECONDS}``: start a run;
+- ``{"op": "drain"}``: finish the runs in hand, take no more, exit.
+
+The worker writes to its stdout:
+
+- ``{"op": "ready", "pid": PID}`` once, when it takes runs;
+- ``{"op": "done", "id": TOKEN, "reason": FINISH_REASON, "run": RUN_ID}`` when it ends;
+- ``{"op": "beat", "active": N}`` every second, so a stuck reactor is seen and killed.
+
+The end of stdin (the monitor is gone) stops the worker: the runs in hand are closed as
+``shutdown``. Logs go to stderr, as the monitor's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler, CrawlerRunner
+from scrapy.utils.reactor import install_reactor
+
+from wirewatch.crawl import crawl_settings
+
+logger = logging.getLogger("wirewatch.worker")
+
+#: Seconds between two beats.
+BEAT = 1.0
+
+
+class Worker:
+    """Runs outlet crawls as the monitor asks, in one reactor."""
+
+    def __init__(self, config_path: Path, db_path: Path | None) -> None:
+        install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+        from twisted.internet import reactor
+
+        self.reactor: Any = reactor
+        self.settings = crawl_settings(config_path, db_path, "WARNING")
+        self.runner = CrawlerRunner(self.settings)
+        self.active: dict[str, Crawler] = {}
+        self.draining = False
+        self.out = sys.stdout
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, separators=(",", ":"))
+        with self.lock:
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # the monitor is gone; stdin's end stops this worker
+
+    def serve(self) -> None:
+        """Take runs until drained or stdin ends."""
+        from twisted.internet.task import LoopingCall
+
+        beats = LoopingCall(lambda: self.send({"op": "beat", "active": len(self.active)}))
+        self.reactor.callWhenRunning(beats.start, BEAT, now=False)
+        self.reactor.callWhenRunning(self.send, {"op": "ready", "pid": os.getpid()})
+        threading.Thread(target=self._read, name="stdin", daemon=True).start()
+        self.reactor.run(installSignalHandlers=False)
+
+    def _read(self) -> None:
+        for line in sys.stdin:
+            if line.strip():
+                self.reactor.callFromThread(self.handle, line)
+        self.reactor.callFromThread(self.stop)
+
+    def handle(self, line: str) -> None:
+        try:
+            message = json.loads(line)
+            op = message["op"]
+        except (ValueError, KeyError, TypeError):
+            logger.error("worker: not a message: %(line)r", {"line": line[:200]})
+            return
+        if op == "run" and not self.draining:
+            self.start(str(message["id"]), str(message["outlet"]), float(message["deadline"]))
+        elif op == "drain":
+            self.draining = True
+            self._maybe_exit()
+
+    def start(self, token: str, outlet: str, deadline: float) -> None:
+        settings = self.settings.copy()
+        settings.set("CLOSESPIDER_TIMEOUT", deadline, priority="cmdline")
+        crawler = Crawler(_spider_class(), settings)
+        self.active[token] = crawler
+        try:
+            finished = self.runner.crawl(crawler, name=outlet)
+        except Exception as exc:  # a crawler that cannot start must not take the worker down
+            self._done(token, crawler, f"failed to start: {exc}")
+            return
+        finished.addCallbacks(
+            lambda _: self._done(token, crawler, None),
+            lambda failure: self._done(token, crawler, f"crashed: {failure.getErrorMessage()}"),
+        )
+
+    def _done(self, token: str, crawler: Crawler, error: str | None) -> None:
+        self.active.pop(token, None)
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        reason = error or str(stats.get("finish_reason", "not started"))
+        self.send({"op": "done", "id": token, "reason": reason, "run": _run_id(crawler)})
+        self._maybe_exit()
+
+    def _maybe_exit(self) -> None:
+        from twisted.internet.error import ReactorNotRunning
+
+        if self.draining and not self.active:
+            with contextlib.suppress(ReactorNotRunning):
+                self.reactor.stop()
+
+    def stop(self) -> None:
+        """The monitor is gone: close every run in hand as ``shutdown``, then exit."""
+        self.draining = True
+        if not self.active:
+            self._maybe_exit()
+            return
+        for crawler in list(self.active.values()):
+            if crawler.crawling:
+                crawler.stop()
+
+
+def _spider_class() -> Any:
+    from crawler.spiders.outlet import OutletSpider
+
+    return OutletSpider
+
+
+def _run_id(crawler: Crawler) -> int | None:
+    value = crawler.stats.get_value("wirewatch/run_id") if crawler.stats else None
+    return int(value) if value is not None else None
+
+
+def serve(config_path: Path, db_path: Path | None) -> None:
+    """``wirewatch worker-serve``: serve runs on stdin/stdout until drained or stdin ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the monitor's
+    # SIGTERM: close the runs in hand (as shutdown) and exit, as Scrapy does on its own.
+    worker = Worker(config_path, db_path)
+    signal.signal(signal.SIGTERM, lambda *_: worker.reactor.callFromThread(worker.stop))
+    worker.serve()
