@@ -26,6 +26,7 @@ config file, reloads the schedule without a restart (an invalid file is logged a
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import itertools
@@ -48,6 +49,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -81,6 +83,11 @@ WORKER_START = 30.0
 WORKER_RECYCLE = 2000
 #: Runs of one outlet in a row whose worker died under them before it is quarantined.
 QUARANTINE_AFTER = 3
+#: A run that starts more than this many seconds after it was due is late; the monitor warns
+#: when more than 5 % of its last LAG_WINDOW runs were, at most every LAG_WARN_EVERY seconds.
+LATE = 60.0
+LAG_WINDOW = 500
+LAG_WARN_EVERY = 600.0
 #: Seconds between two heartbeats of a running monitor; ``status`` takes a monitor whose last
 #: beat is older than three of these for gone.
 HEARTBEAT = 5.0
@@ -164,6 +171,9 @@ class Monitor:
         self.config_stamp = self._stamp()
         workers = config.schedule.workers
         self.pool = WorkerPool(self.command("worker-serve"), workers) if workers else None
+        self.due: dict[str, datetime] = {}  # job id: when its current run was due
+        self.lags: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
+        self.lag_warned = 0.0
         self.strikes: dict[str, int] = {}  # runs in a row whose worker died under them
         self.quarantined: dict[str, str] = {}  # outlet: why it is no longer run
         self.scheduler = BackgroundScheduler(
@@ -173,6 +183,42 @@ class Monitor:
                 "notify": ThreadPoolExecutor(1),
             },
             timezone=UTC,
+        )
+        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        if event.scheduled_run_times:
+            self.due[event.job_id] = event.scheduled_run_times[0]  # the earliest, if coalesced
+
+    def lag_of(self, outlet: str, began: datetime) -> float | None:
+        """Seconds the run of ``outlet`` that began at ``began`` started after it was due."""
+        due = self.due.get(f"crawl:{outlet}")
+        if due is None:
+            return None
+        lag = max(0.0, (began - due).total_seconds())
+        self.lags.append(lag)
+        return lag
+
+    def warn_if_behind(self) -> None:
+        """Say it, at most every LAG_WARN_EVERY seconds, when the recent runs start late: an
+        outlet falling behind its schedule must not do so without a word."""
+        lags = sorted(self.lags)
+        if len(lags) < 20 or time.monotonic() - self.lag_warned < LAG_WARN_EVERY:
+            return
+        late = sum(lag > LATE for lag in lags)
+        if late * 20 <= len(lags):  # 95 % on time
+            return
+        self.lag_warned = time.monotonic()
+        logger.warning(
+            "Falling behind: %(late)d of the last %(count)d runs started more than %(limit)s "
+            "after they were due (p95 %(p95)s); raise [schedule] max_parallel or workers, or "
+            "lengthen the outlets' intervals",
+            {
+                "late": late,
+                "count": len(lags),
+                "limit": format_duration(LATE),
+                "p95": format_duration(round(lags[int(0.95 * (len(lags) - 1))])),
+            },
         )
 
     # -- commands ------------------------------------------------------------------------------
@@ -234,6 +280,7 @@ class Monitor:
         timeout = config.schedule.crawl_timeout
         # Closing a run at its deadline waits for the downloads in flight (the page timeout).
         hard = timeout + config.crawl.timeout + TERMINATE_WAIT
+        first = True
         while not self.stopping.is_set():
             began = datetime.now(UTC)
             started = time.monotonic()
@@ -256,7 +303,9 @@ class Monitor:
                     ended=ended,
                     exit_code=outcome.exit_code if died else 0,
                     error=outcome.error or ("its crawl worker died" if died and not ended else ""),
+                    lag=self.lag_of(outlet, began) if first else None,
                 )
+                first = False
                 log_run(run, duration)
                 # The outlet's own run died with its worker: run it again (no worker: not its
                 # fault, and the next turn comes soon enough).
@@ -323,6 +372,7 @@ class Monitor:
                 ended=ended,
                 exit_code=process.returncode,
                 error=_last_error(stderr) if process.returncode else "",
+                lag=self.lag_of(outlet, began),
             )
             log_run(run, duration)
             change = check_outlet(db, config, outlet)
@@ -501,6 +551,7 @@ class Monitor:
                 last_beat = time.monotonic()
             if self.pool is not None:
                 self.pool.watch()
+            self.warn_if_behind()
             if self.reload_requested.is_set() or self._stamp() != self.config_stamp:
                 self.reload_requested.clear()
                 self.reload()

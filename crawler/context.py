@@ -25,11 +25,23 @@ LOADED = "_WIREWATCH_LOADED_CONFIG"
 ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_exceptions/count")
 
 
+class Shared:
+    """The loaded config as a setting: Scrapy deep-copies its settings for every crawler, and a
+    crawl worker makes a crawler a run; the config (every outlet of it) is read-only, so each
+    copy shares it instead of copying thousands of outlets."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
+        return self
+
+
 def crawl_config(settings: BaseSettings) -> Config:
     """The config named by the ``WIREWATCH_CONFIG`` setting, read once per crawl."""
     loaded = settings.get(LOADED)
-    if loaded is not None:
-        return loaded  # type: ignore[no-any-return]
+    if isinstance(loaded, Shared):
+        return loaded.config
     load = load_object(settings.get("WIREWATCH_CONFIG_LOADER") or DEFAULT_LOADER)
     return load(settings.get("WIREWATCH_CONFIG") or None)  # type: ignore[no-any-return]
 
@@ -50,7 +62,7 @@ def database_path(settings: BaseSettings, config: Config) -> Path:
 
 def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
     """Copy ``[crawl]`` onto Scrapy's own settings, above the project defaults."""
-    settings.set(LOADED, config, priority="spider")
+    settings.set(LOADED, Shared(config), priority="spider")
     crawl = config.crawl
     for key, value in {
         "USER_AGENT": crawl.user_agent,

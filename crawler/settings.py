@@ -36,6 +36,9 @@ RETRY_TIMES = 2
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy parses each callback's source for a `return value` in a generator, on every first call
+# of every crawler: 3 ms a run in a crawl worker. Ruff and the tests look after that here.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 
 # Every connection is checked against the address it goes to (crawler/guard.py).
 TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"

@@ -220,6 +220,12 @@ def m007_monitor_heartbeat(db: Database) -> None:
     )
 
 
+@migrations()
+def m008_run_lag(db: Database) -> None:
+    # Seconds each monitor run started after it was due: is the monitor keeping up?
+    db.table("crawl_runs").add_column("lag", float)
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

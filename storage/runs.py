@@ -140,6 +140,7 @@ def settle_run(
     ended: str | None,
     exit_code: int | None,
     error: str = "",
+    lag: float | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Close the run a crawl process left behind and return it, as the monitor saw it end.
@@ -147,6 +148,7 @@ def settle_run(
     Args:
         ended: ``timeout`` if the monitor stopped it over the time limit, ``killed`` if it did
             so while shutting down, None if the process ended by itself.
+        lag: Seconds the run started after it was due (the schedule's view), recorded on it.
 
     A run the process closed itself is returned as it is. One it left ``running`` is closed as
     ``timeout``, ``killed`` or ``failed`` (a crash); a process that died before it opened a run
@@ -189,6 +191,9 @@ def settle_run(
             "select * from crawl_runs where outlet = ? and pid = ? order by id desc limit 1",
             [outlet, pid],
         )
+        if lag is not None:
+            db.table("crawl_runs").update(run["id"], {"lag": round(lag, 3)})
+            run["lag"] = round(lag, 3)
         return run
 
 

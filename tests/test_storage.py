@@ -51,6 +51,7 @@ def test_schema_is_migrated_once(db_path):
         "m005_monitor",
         "m006_doubt",
         "m007_monitor_heartbeat",
+        "m008_run_lag",
     ]
 
 

@@ -122,6 +122,11 @@ def test_a_hung_outlet_is_closed_at_its_deadline_without_delaying_the_others_in_
     ]
     assert len(during) >= 2, runs(db_path)
     assert "Killing crawl worker" not in daemon.log
+    # Each run knows how late it started after it was due: not late at all here.
+    assert all(r["lag"] is not None and 0 <= r["lag"] < 5 for r in during), during
+    # The later runs in the worker used the robots.txt an earlier one read.
+    later = runs(db_path, "tehrantimes")[1:]
+    assert later and all('"robotstxt/kept"' in r["stats"] for r in later), later
 
 
 def test_an_outlet_that_keeps_killing_its_worker_is_quarantined_and_reported(tmp_path):

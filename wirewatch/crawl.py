@@ -14,7 +14,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.config import trusted_hosts
-from crawler.context import LOADED, error_count
+from crawler.context import LOADED, Shared, error_count
 from crawler.spiders.outlet import OutletSpider
 from storage.runs import problems_of, unreadable
 from wirewatch.config import load_config
@@ -77,7 +77,7 @@ def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "IN
     # The config is read once, here, and handed to the crawler's components; the resolver,
     # one per process, learns which hosts the operator named (crawler/guard.py).
     config = load_config(config_path)
-    settings.set(LOADED, config, priority="cmdline")
+    settings.set(LOADED, Shared(config), priority="cmdline")
     settings.set("WIREWATCH_TRUSTED_HOSTS", trusted_hosts(config.outlets), priority="cmdline")
     if db_path is not None:
         settings.set("WIREWATCH_DB", str(db_path), priority="cmdline")

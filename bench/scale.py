@@ -1,0 +1,261 @@
+"""Scale: N outlets through the real monitor, with long-lived crawl workers or a process a run.
+
+One fast server (its own process) serves N outlets on 127.0.0.1: each a small RSS feed whose
+outlet publishes a new article every 20 to 60 minutes (items older than the outlets' max_age
+are listed too, as real feeds do), and the articles themselves. ``wirewatch run`` crawls them
+for ``--intervals`` intervals; then the benchmark reads ``crawl_runs`` and /proc:
+
+- runs started, and their lag behind their due time (``crawl_runs.lag``): p50, p95, and the
+  share that started within 60 s;
+- CPU per run: the monitor's and its workers' user+system CPU over the whole time, divided by
+  the runs (nearly all quiet: nothing new);
+- peak resident memory of the monitor and of each worker (VmHWM), and the monitor's RSS at the
+  end of the first and of the last interval (does it stay flat?);
+- articles stored.
+
+Usage: ``python bench/scale.py --outlets 1000 --every 90 --intervals 4 [--workers 0]``;
+``--workers 0`` is the process-per-run design. A line per case goes to stdout and is appended
+to ``bench/scale.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = [
+    "minister",
+    "talks",
+    "sanctions",
+    "embargo",
+    "cooperation",
+    "defence",
+    "energy",
+    "corridor",
+    "grain",
+    "oil",
+    "banking",
+    "drones",
+    "missiles",
+    "council",
+    "vote",
+    "summit",
+    "envoy",
+    "treaty",
+    "pipeline",
+    "port",
+    "tariffs",
+    "election",
+    "protest",
+]
+
+
+def item_times(outlet: int, now: float, count: int = 6) -> list[tuple[int, float]]:
+    """The ``count`` newest items of ``outlet`` at ``now``: (number, publication time)."""
+    period = 1200 + (outlet * 7919) % 2400  # a new article every 20 to 60 minutes
+    offset = (outlet * 104729) % period
+    newest = int((now - offset) // period)
+    return [(k, offset + k * period) for k in range(newest, newest - count, -1)]
+
+
+def article(outlet: int, number: int) -> bytes:
+    seed = outlet * 1000003 + number
+    words = [WORDS[(seed * (n + 7)) % len(WORDS)] for n in range(240)]
+    paragraphs = "".join(
+        f"<p>{' '.join(words[i : i + 40]).capitalize()}, said an official ({seed}-{i}).</p>"
+        for i in range(0, 240, 40)
+    )
+    title = f"Outlet {outlet} report {number}: {' '.join(words[:5])}"
+    return (
+        f"<!doctype html><html lang='en'><head><title>{title}</title></head><body>"
+        f"<nav><a href='/'>Home</a></nav><article><h1>{title}</h1>{paragraphs}</article>"
+        "<footer>Share. Recent posts.</footer></body></html>"
+    ).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    started = 0.0  # items published before the benchmark started are older than max_age
+
+    def do_GET(self) -> None:
+        parts = self.path.strip("/").split("/")
+        body, kind = b"", "text/plain"
+        if self.path == "/robots.txt":
+            body = b"User-agent: *\nAllow: /\n"
+        elif len(parts) == 3 and parts[0] == "o" and parts[2] == "feed.xml":
+            body, kind = self.feed(int(parts[1])), "application/rss+xml"
+        elif len(parts) == 4 and parts[0] == "o" and parts[2] == "a":
+            body, kind = article(int(parts[1]), int(parts[3].removesuffix(".html"))), "text/html"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def feed(self, outlet: int) -> bytes:
+        host = self.headers["Host"]
+        items = []
+        for number, published in item_times(outlet, time.time()):
+            if published < self.started:
+                published -= 10 * 86400  # the back catalogue: older than max_age
+            when = format_datetime(datetime.fromtimestamp(published, UTC))
+            items.append(
+                f"<item><title>Report {number}</title>"
+                f"<link>http://{host}/o/{outlet}/a/{number}.html</link>"
+                f"<pubDate>{when}</pubDate></item>"
+            )
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Outlet {outlet}</title>'
+            f"<link>http://{host}/o/{outlet}/</link>{''.join(items)}</channel></rss>"
+        ).encode()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def serve(port: multiprocessing.connection.Connection, started: float) -> None:
+    Handler.started = started
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 1024
+    port.send(server.server_address[1])
+    server.serve_forever()
+
+
+def config_text(base: str, outlets: int, every: int, workers: int, db: Path) -> str:
+    lines = [
+        f'[storage]\ndatabase = "{db}"\n',
+        '[crawl]\nuser_agent = "wirewatch-bench/0.1 (+https://example.org/bench)"',
+        'delay = "0s"\nautothrottle = false\n',
+        f'[schedule]\nevery = "{every}s"\nworkers = {workers}\nmax_parallel = 64',
+        'crawl_timeout = "60s"\n',
+    ]
+    for n in range(outlets):
+        lines.append(
+            f'[[outlets]]\nname = "o{n}"\nfeeds = ["{base}/o/{n}/feed.xml"]\nmax_age = "1d"\n'
+        )
+    return "\n".join(lines)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and of its children that it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_case(outlets: int, every: int, intervals: int, workers: int) -> str:
+    started = time.time()
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve, args=(child, started), daemon=True)
+    server.start()
+    base = f"http://127.0.0.1:{parent.recv()}"
+    with tempfile.TemporaryDirectory(prefix="wirewatch-scale-") as folder:
+        db = Path(folder) / "scale.db"
+        config = Path(folder) / "scale.toml"
+        config.write_text(config_text(base, outlets, every, workers, db))
+        monitor = subprocess.Popen(
+            [sys.executable, "-m", "wirewatch", "--config", str(config), "run"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(folder) / "monitor.log", "w"),  # noqa: SIM115
+        )
+        duration = every * intervals
+        worker_cpu: dict[int, float] = {}
+        worker_peak: dict[int, int] = {}
+        rss_by_interval: list[int] = []
+        deadline = time.monotonic() + duration
+        next_mark = time.monotonic() + every
+        while time.monotonic() < deadline:
+            for pid in children(monitor.pid):
+                with contextlib.suppress(OSError):
+                    worker_cpu[pid] = cpu_seconds(pid)
+                worker_peak[pid] = max(worker_peak.get(pid, 0), status_kb(pid, "VmHWM"))
+            if time.monotonic() >= next_mark:
+                rss_by_interval.append(status_kb(monitor.pid, "VmRSS"))
+                next_mark += every
+            time.sleep(0.5)
+        monitor_peak = status_kb(monitor.pid, "VmHWM")
+        total_cpu = cpu_seconds(monitor.pid)
+        # Workers alive now are not yet in cutime: add their own CPU.
+        alive = set(children(monitor.pid))
+        total_cpu += sum(cpu for pid, cpu in worker_cpu.items() if pid in alive)
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=120)
+        with sqlite3.connect(db) as connection:
+            rows = connection.execute(
+                "select lag, status from crawl_runs where started >= ?",
+                [datetime.fromtimestamp(started, UTC).isoformat()],
+            ).fetchall()
+            articles = connection.execute("select count(*) from articles").fetchone()[0]
+    server.kill()
+    lags = sorted(lag for lag, _ in rows if lag is not None)
+    runs = len(rows)
+    finished = sum(status == "finished" for _, status in rows)
+    due = outlets * intervals  # each outlet due once an interval
+    on_time = sum(lag <= 60 for lag in lags)
+    p50 = statistics.median(lags) if lags else float("nan")
+    p95 = lags[int(0.95 * (len(lags) - 1))] if lags else float("nan")
+    peak_worker = max(worker_peak.values(), default=0) / 1024
+    design = f"{workers} workers" if workers else "process per run"
+    return (
+        f"{outlets} outlets every {every}s x{intervals}, {design}: {runs} runs "
+        f"({finished} finished) of {due} due, {on_time / max(due, 1):.0%} of due runs started "
+        f"within 60 s; lag p50 {p50:.1f}s p95 {p95:.1f}s; "
+        f"CPU {1000 * total_cpu / max(runs, 1):.0f} ms/run; "
+        f"monitor peak {monitor_peak / 1024:.0f} MB, RSS by interval "
+        f"{[round(kb / 1024) for kb in rss_by_interval]} MB; worker peak {peak_worker:.0f} MB; "
+        f"{articles} articles stored"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outlets", type=int, default=100)
+    parser.add_argument("--every", type=int, default=90, help="seconds between an outlet's runs")
+    parser.add_argument("--intervals", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="0: a process per run")
+    args = parser.parse_args()
+    line = run_case(args.outlets, args.every, args.intervals, args.workers)
+    print(line)
+    with open(ROOT / "bench" / "scale.txt", "a", encoding="utf-8") as out:
+        out.write(f"{datetime.now(UTC):%Y-%m-%d} {line}\n")
+
+
+if __name__ == "__main__":
+    main()
