@@ -90,14 +90,25 @@ def article(outlet: int, number: int) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     started = 0.0  # items published before the benchmark started are older than max_age
+    etags = True  # feeds answer conditional GET, as most news sites' do
 
     def do_GET(self) -> None:
+        self.extra: dict[str, str] = {}
         parts = self.path.strip("/").split("/")
         body, kind = b"", "text/plain"
         if self.path == "/robots.txt":
             body = b"User-agent: *\nAllow: /\n"
         elif len(parts) == 3 and parts[0] == "o" and parts[2] == "feed.xml":
             body, kind = self.feed(int(parts[1])), "application/rss+xml"
+            if self.etags:
+                etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.extra = {"ETag": etag}
         elif len(parts) == 4 and parts[0] == "o" and parts[2] == "a":
             body, kind = article(int(parts[1]), int(parts[3].removesuffix(".html"))), "text/html"
         else:
@@ -105,6 +116,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", kind)
+        for key, value in self.extra.items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -130,8 +143,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(port: multiprocessing.connection.Connection, started: float) -> None:
+def serve(port: multiprocessing.connection.Connection, started: float, etags: bool) -> None:
     Handler.started = started
+    Handler.etags = etags
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.request_queue_size = 1024
@@ -179,10 +193,10 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def run_case(outlets: int, every: int, intervals: int, workers: int) -> str:
+def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool) -> str:
     started = time.time()
     parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=serve, args=(child, started), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(child, started, etags), daemon=True)
     server.start()
     base = f"http://127.0.0.1:{parent.recv()}"
     with tempfile.TemporaryDirectory(prefix="wirewatch-scale-") as folder:
@@ -233,6 +247,7 @@ def run_case(outlets: int, every: int, intervals: int, workers: int) -> str:
     p95 = lags[int(0.95 * (len(lags) - 1))] if lags else float("nan")
     peak_worker = max(worker_peak.values(), default=0) / 1024
     design = f"{workers} workers" if workers else "process per run"
+    design += "" if etags else ", feeds without ETag"
     return (
         f"{outlets} outlets every {every}s x{intervals}, {design}: {runs} runs "
         f"({finished} finished) of {due} due, {on_time / max(due, 1):.0%} of due runs started "
@@ -250,8 +265,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=90, help="seconds between an outlet's runs")
     parser.add_argument("--intervals", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="0: a process per run")
+    parser.add_argument("--no-etag", action="store_true", help="feeds without conditional GET")
     args = parser.parse_args()
-    line = run_case(args.outlets, args.every, args.intervals, args.workers)
+    line = run_case(args.outlets, args.every, args.intervals, args.workers, not args.no_etag)
     print(line)
     with open(ROOT / "bench" / "scale.txt", "a", encoding="utf-8") as out:
         out.write(f"{datetime.now(UTC):%Y-%m-%d} {line}\n")

@@ -226,6 +226,26 @@ def m008_run_lag(db: Database) -> None:
     db.table("crawl_runs").add_column("lag", float)
 
 
+@migrations()
+def m009_source_cache(db: Database) -> None:
+    # The validators and digest of each feed's and sitemap's last full answer, for conditional
+    # GET (storage/sources.py).
+    db.table("source_cache").create(
+        {
+            "url": str,
+            "etag": str,
+            "last_modified": str,
+            "digest": str,
+            "trusted": int,
+            "polls": int,
+            "checked": str,
+        },
+        pk="url",
+        not_null={"trusted", "polls"},
+        defaults={"trusted": 1, "polls": 0},
+    )
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -279,3 +279,105 @@ def test_an_outlet_configured_on_a_private_address_still_crawls_it(tmp_path, sit
     (row,) = json.loads(result.stdout)
     assert row["new"] == 1, result.stderr
     assert not row["problems"]
+
+
+# -- conditional GET (#15) ----------------------------------------------------------------------
+
+
+@contextmanager
+def validating_server(feed: dict[str, object]):
+    """A feed at /feed.xml with an ETag, answering 304 when the poll sends that ETag back; the
+    article at /a.html. ``feed`` holds "body" and "etag", changed by the test between polls.
+    Yields the port and the If-None-Match header of each poll of the feed (None: none sent)."""
+    polls: list[str | None] = []
+    articles = {
+        "/a1.html": ARTICLE.read_bytes(),
+        "/a2.html": (
+            SITE / "almayadeen/news/politics/"
+            "russia-iran-military-cooperation-observing-international-law.html"
+        ).read_bytes(),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/feed.xml":
+                sent = self.headers.get("If-None-Match")
+                polls.append(sent)
+                if sent is not None and sent == feed["etag"]:
+                    self.send_response(304)
+                    self.send_header("ETag", str(feed["etag"]))
+                    self.end_headers()
+                    return
+                body, kind = bytes(feed["body"]), "application/rss+xml"  # type: ignore[arg-type]
+            elif self.path in articles:
+                body, kind = articles[self.path], "text/html"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            if self.path == "/feed.xml":
+                self.send_header("ETag", str(feed["etag"]))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], polls
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def conditional_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "w.toml"
+    config.write_text(
+        f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}recheck = "0s"\n'
+        f'[[outlets]]\nname = "c"\nfeeds = ["http://127.0.0.1:{port}/feed.xml"]\n'
+        'max_age = "100000d"\n'
+    )
+    return config
+
+
+def test_an_unchanged_feed_is_answered_304_and_a_changed_one_read_again(tmp_path):
+    feed: dict[str, object] = {}
+    with validating_server(feed) as (port, polls):
+        feed.update(body=rss(f"http://127.0.0.1:{port}/a1.html"), etag='"v1"')
+        config = conditional_config(tmp_path, port)
+        first = crawl_with_hosts(config, ["c"], {})["c"]
+        again = crawl_with_hosts(config, ["c"], {})["c"]
+        feed.update(
+            body=rss(f"http://127.0.0.1:{port}/a1.html", f"http://127.0.0.1:{port}/a2.html"),
+            etag='"v2"',
+        )
+        changed = crawl_with_hosts(config, ["c"], {})["c"]
+    assert polls == [None, '"v1"', '"v1"']
+    assert first["wirewatch/store/new"] == 1
+    # The 304: nothing downloaded but the answer, nothing parsed, no problem, not unreadable.
+    assert again["wirewatch/sources/not_modified"] == 1
+    assert "wirewatch/problems" not in again and "wirewatch/store/new" not in again
+    assert changed["wirewatch/store/new"] == 1
+    assert "wirewatch/sources/not_modified" not in changed
+
+
+def test_a_feed_that_changes_under_the_same_etag_is_no_longer_polled_conditionally(tmp_path):
+    feed: dict[str, object] = {}
+    with validating_server(feed) as (port, polls):
+        feed.update(body=rss(f"http://127.0.0.1:{port}/a1.html"), etag='"same"')
+        config = conditional_config(tmp_path, port)
+        stats = [crawl_with_hosts(config, ["c"], {}, WIREWATCH_VERIFY_EVERY=2)["c"]]
+        # A new item, and the server keeps its ETag: its 304s now hide news.
+        feed["body"] = rss(f"http://127.0.0.1:{port}/a1.html", f"http://127.0.0.1:{port}/a2.html")
+        for _ in range(4):
+            stats.append(crawl_with_hosts(config, ["c"], {}, WIREWATCH_VERIFY_EVERY=2)["c"])
+    # Two polls answered 304, then the full fetch every second poll finds new bytes under the
+    # same ETag: the item is stored, and the source is polled in full from then on.
+    assert polls == [None, '"same"', '"same"', None, None]
+    assert [s.get("wirewatch/sources/not_modified", 0) for s in stats] == [0, 1, 1, 0, 0]
+    assert stats[3]["wirewatch/store/new"] == 1
+    assert stats[3]["wirewatch/sources/validators_untrusted"] == 1

@@ -52,6 +52,7 @@ def test_schema_is_migrated_once(db_path):
         "m006_doubt",
         "m007_monitor_heartbeat",
         "m008_run_lag",
+        "m009_source_cache",
     ]
 
 

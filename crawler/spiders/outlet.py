@@ -9,7 +9,8 @@ re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 - ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``, and
   ``wirewatch/time/extract_seconds``, the time spent extracting
 - ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
-- ``wirewatch/sources/<total|failed>`` and ``wirewatch/problems``, what kept the run from reading
+- ``wirewatch/sources/<total|failed|not_modified|validators_untrusted>`` (conditional GET:
+  ``storage.sources``) and ``wirewatch/problems``, what kept the run from reading
   the outlet, in words (``crawler.problems``)
 
 Pages that the outlet's own feeds and sitemaps list are articles unless they plainly are not
@@ -20,6 +21,7 @@ host (a feed on feeds.example.com listing www.example.com), and their hosts join
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -49,6 +51,7 @@ from extractors.dates import parse_date
 from extractors.urls import host_of, in_domains, private_target
 from storage.articles import should_fetch
 from storage.db import open_db
+from storage.sources import record_fetch, record_not_modified, source_state
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class OutletSpider(scrapy.Spider):
         spider.min_text = crawler.settings.getint("WIREWATCH_MIN_TEXT")
         spider.max_pages = crawler.settings.getint("WIREWATCH_MAX_PAGES")
         spider.page_budget = crawler.settings.getfloat("WIREWATCH_PAGE_BUDGET")
+        spider.verify_every = crawler.settings.getint("WIREWATCH_VERIFY_EVERY")
         spider.requested = 0
         spider.domains = list(spider.outlet.domains)
         spider.explicit_domains = bool(spider.outlet.allow_domains)
@@ -102,6 +106,7 @@ class OutletSpider(scrapy.Spider):
     min_text: int
     max_pages: int
     page_budget: float
+    verify_every: int
     requested: int
     domains: list[str]
     explicit_domains: bool
@@ -118,18 +123,65 @@ class OutletSpider(scrapy.Spider):
             yield self._source(url, self.parse_page, "section page", depth=0)
 
     def _source(self, url: str, callback: Any, kind: str, **cb_kwargs: Any) -> scrapy.Request:
-        """A request for one of the outlet's configured sources, counted as such."""
+        """A request for one of the outlet's configured sources, counted as such. A feed or
+        sitemap is asked for conditionally while its validators prove right."""
         self._count("sources/total")
+        meta: dict[str, Any] = {"wirewatch_source": kind}
+        headers = {}
+        if kind in {"feed", "sitemap"}:
+            state = source_state(self.db, url)
+            meta.update(wirewatch_state=state, handle_httpstatus_list=[304])
+            if state and state["trusted"] and state["polls"] < self.verify_every:
+                if state["etag"]:
+                    headers["If-None-Match"] = state["etag"]
+                if state["last_modified"]:
+                    headers["If-Modified-Since"] = state["last_modified"]
         return scrapy.Request(
             url,
             callback,
+            headers=headers,
             errback=self.fetch_failed,
             dont_filter=True,
             cb_kwargs=cb_kwargs,
-            meta={"wirewatch_source": kind},
+            meta=meta,
         )
 
+    def _unchanged(self, response: Response) -> bool:
+        """True for a 304 to a conditional poll: the source is as it was. For a full answer,
+        record its validators; if its bytes changed under the validators of the last one,
+        its 304s cannot be trusted, and it is polled in full from now on."""
+        if "wirewatch_state" not in response.meta:
+            return False  # a child sitemap: always fetched in full
+        url = response.request.url if response.request else response.url
+        state = response.meta["wirewatch_state"]
+        if response.status == 304:
+            self._count("sources/not_modified")
+            record_not_modified(self.db, url)
+            return True
+        header = lambda name: (response.headers.get(name) or b"").decode("latin-1")  # noqa: E731
+        etag, modified = header("ETag"), header("Last-Modified")
+        digest = hashlib.sha256(response.body).hexdigest()
+        trusted = bool(state["trusted"]) if state else True
+        same_validators = (
+            bool(state)
+            and (etag or modified)
+            and ((etag, modified) == (state["etag"], state["last_modified"]))
+        )
+        if trusted and same_validators and digest != state["digest"]:
+            trusted = False
+            self._count("sources/validators_untrusted")
+            logger.info(
+                "%(url)s changed under the same ETag/Last-Modified: polled in full from now on",
+                {"url": url},
+            )
+        record_fetch(
+            self.db, url, etag=etag, last_modified=modified, digest=digest, trusted=trusted
+        )
+        return False
+
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
+        if self._unchanged(response):
+            return
         try:
             entries = parse_feed(response.body, response.url, _content_type(response))
         except DiscoveryError as exc:
@@ -142,6 +194,8 @@ class OutletSpider(scrapy.Spider):
         yield from self._requests_for(entries, response.url, listed=True)
 
     def parse_sitemap(self, response: Response, depth: int = 0) -> Iterator[scrapy.Request]:
+        if self._unchanged(response):
+            return
         body = response.body
         if body[:2] == b"\x1f\x8b":
             try:
