@@ -792,6 +792,10 @@ class WorkerPool:
             worker = min(serving, key=lambda w: w.load)
             if worker.runs + 1 >= self.recycle:
                 worker.draining = True  # after this run; the main thread starts a fresh one
+                logger.info(
+                    "Crawl worker %(pid)d has served %(runs)d runs: a fresh one takes its place",
+                    {"pid": worker.pid, "runs": worker.runs + 1},
+                )
         future = worker.submit(token, outlet, deadline)
         if worker.draining:
             worker.drain()

@@ -160,6 +160,9 @@ def config_text(base: str, outlets: int, every: int, workers: int, db: Path) -> 
         'delay = "0s"\nautothrottle = false\n',
         f'[schedule]\nevery = "{every}s"\nworkers = {workers}\nmax_parallel = 64',
         'crawl_timeout = "60s"\n',
+        f'[email]\nmaildir = "{db.parent / "maildir"}"\n',
+        # Every article says "said an official": each new one is an alert and an email.
+        '[[watches]]\nname = "all"\nquery = "official"\nemail = "analyst@example.org"\n',
     ]
     for n in range(outlets):
         lines.append(
@@ -168,10 +171,12 @@ def config_text(base: str, outlets: int, every: int, workers: int, db: Path) -> 
     return "\n".join(lines)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and of its children that it has waited for."""
+def cpu_seconds(pid: int, own: bool = False) -> float:
+    """User + system CPU of ``pid`` and of its children that it has waited for (``own``: of
+    ``pid`` alone)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    # utime stime, then cutime cstime
+    ticks = sum(int(fields[i]) for i in ((11, 12) if own else (11, 12, 13, 14)))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -226,6 +231,7 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
             time.sleep(0.5)
         monitor_peak = status_kb(monitor.pid, "VmHWM")
         total_cpu = cpu_seconds(monitor.pid)
+        monitor_cpu = cpu_seconds(monitor.pid, own=True)
         # Workers alive now are not yet in cutime: add their own CPU.
         alive = set(children(monitor.pid))
         total_cpu += sum(cpu for pid, cpu in worker_cpu.items() if pid in alive)
@@ -237,7 +243,27 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
                 [datetime.fromtimestamp(started, UTC).isoformat()],
             ).fetchall()
             articles = connection.execute("select count(*) from articles").fetchone()[0]
+            sent = connection.execute(
+                "select articles.url, alerts.sent_at from alerts join articles "
+                "on articles.id = alerts.article_id where alerts.sent_at is not null"
+            ).fetchall()
     server.kill()
+    ended = started + duration
+    # Every item published from the start until an interval before the end must be mailed.
+    expected = {
+        (outlet, number)
+        for outlet in range(outlets)
+        for number, published in item_times(outlet, ended)
+        if started <= published <= ended - every
+    }
+    delays, mailed = [], set()
+    for url, sent_at in sent:
+        outlet, number = (int(part) for part in url.removesuffix(".html").split("/")[-3::2])
+        published = dict(item_times(outlet, ended, 12)).get(number)
+        if published is not None and (outlet, number) in expected:
+            mailed.add((outlet, number))
+            delays.append(datetime.fromisoformat(sent_at).timestamp() - published)
+    delays.sort()
     lags = sorted(lag for lag, _ in rows if lag is not None)
     runs = len(rows)
     finished = sum(status == "finished" for _, status in rows)
@@ -252,10 +278,15 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
         f"{outlets} outlets every {every}s x{intervals}, {design}: {runs} runs "
         f"({finished} finished) of {due} due, {on_time / max(due, 1):.0%} of due runs started "
         f"within 60 s; lag p50 {p50:.1f}s p95 {p95:.1f}s; "
-        f"CPU {1000 * total_cpu / max(runs, 1):.0f} ms/run; "
+        f"CPU {1000 * total_cpu / max(runs, 1):.0f} ms/run "
+        f"(monitor {1000 * monitor_cpu / max(runs, 1):.0f}, crawls "
+        f"{1000 * (total_cpu - monitor_cpu) / max(runs, 1):.0f}); "
         f"monitor peak {monitor_peak / 1024:.0f} MB, RSS by interval "
         f"{[round(kb / 1024) for kb in rss_by_interval]} MB; worker peak {peak_worker:.0f} MB; "
-        f"{articles} articles stored"
+        f"{articles} articles stored; {len(mailed)} of {len(expected)} articles published "
+        f"from the start to an interval before the end mailed, feed to email p50 "
+        f"{statistics.median(delays) if delays else float('nan'):.0f}s max "
+        f"{max(delays, default=float('nan')):.0f}s"
     )
 
 
