@@ -162,3 +162,29 @@ def test_an_outlet_that_keeps_killing_its_worker_is_quarantined_and_reported(tmp
     assert state == "unhealthy" and reason.startswith("quarantined:")
     subjects = [m["Subject"] for m in mailbox.Maildir(tmp_path / "maildir")]
     assert "[wirewatch] outlet presstv is unhealthy" in subjects
+
+
+def test_twisted_errors_in_a_worker_are_log_lines_but_scrapys_close_race_is_dropped():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = (
+        "import logging, sys\n"
+        "from twisted.internet.defer import AlreadyCalledError\n"
+        "from twisted.python import log\n"
+        "from wirewatch.logs import setup_logging\n"
+        "from wirewatch.worker import route_twisted_logs\n"
+        "setup_logging(logging.WARNING, 'text', 0)\n"
+        "route_twisted_logs()\n"
+        "try:\n    raise AlreadyCalledError()\n"
+        "except AlreadyCalledError:\n    log.err(None, 'while handling timed call')\n"
+        "try:\n    raise ValueError('a real one')\n"
+        "except ValueError:\n    log.err(None, 'while handling timed call')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert "a real one" in done.stderr and " CRITICAL twisted: " in done.stderr, done.stderr
+    assert "AlreadyCalledError" not in done.stderr

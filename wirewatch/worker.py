@@ -149,8 +149,30 @@ def _run_id(crawler: Crawler) -> int | None:
     return int(value) if value is not None else None
 
 
+class _CloseRace(logging.Filter):
+    """Drops one line of Twisted's that is no fault: closing a crawler, Scrapy's HTTP handler
+    arms a timer to fire a Deferred that the closing connections may fire first, and when the
+    reactor is busy both come due in one turn ("while handling timed call ...
+    AlreadyCalledError"; ``HTTP11DownloadHandler.close``: "which the tests cannot force"). The
+    crawler is closed either way; a long-lived worker closes one a run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()  # Twisted puts the traceback in the message
+        return not ("timed call" in message and "AlreadyCalledError" in message)
+
+
+def route_twisted_logs() -> None:
+    """Twisted's own errors as log lines of ours (else bare tracebacks on stderr), but for the
+    race of :class:`_CloseRace`."""
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver("twisted")], redirectStandardIO=False)
+    logging.getLogger("twisted").addFilter(_CloseRace())
+
+
 def serve(config_path: Path, db_path: Path | None) -> None:
     """``wirewatch worker-serve``: serve runs on stdin/stdout until drained or stdin ends."""
+    route_twisted_logs()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the monitor's
     # SIGTERM: close the runs in hand (as shutdown) and exit, as Scrapy does on its own.
     worker = Worker(config_path, db_path)
