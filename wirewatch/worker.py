@@ -166,7 +166,7 @@ def route_twisted_logs() -> None:
     race of :class:`_CloseRace`."""
     from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver("twisted")], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver("twisted")], redirectStandardIO=False)  # type: ignore[list-item]
     logging.getLogger("twisted").addFilter(_CloseRace())
 
 
