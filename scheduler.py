@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -48,6 +49,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -280,11 +282,15 @@ class Monitor:
         timeout = config.schedule.crawl_timeout
         # Closing a run at its deadline waits for the downloads in flight (the page timeout).
         hard = timeout + config.crawl.timeout + TERMINATE_WAIT
+        try:
+            site = urlsplit(config.outlet(outlet).sources[0]).netloc.lower()
+        except (KeyError, IndexError):
+            site = ""
         first = True
         while not self.stopping.is_set():
             began = datetime.now(UTC)
             started = time.monotonic()
-            outcome = pool.run(outlet, timeout, hard)
+            outcome = pool.run(outlet, timeout, hard, site)
             duration = time.monotonic() - started
             died = outcome.reason is None
             if outcome.error:
@@ -780,16 +786,22 @@ class WorkerPool:
                 {"pid": worker.pid, "how": how},
             )
 
-    def run(self, outlet: str, deadline: float, hard_deadline: float) -> Outcome:
+    def run(self, outlet: str, deadline: float, hard_deadline: float, site: str = "") -> Outcome:
         """Run ``outlet`` in a worker and wait for its end. A run not over by ``hard_deadline``
-        seconds has stuck its worker: the worker is killed (its other runs are retried)."""
+        seconds has stuck its worker: the worker is killed (its other runs are retried). The
+        runs of one ``site`` go to one worker, which runs them one at a time; others go to the
+        least loaded worker."""
         token = str(next(self.tokens))
         with self.ready:
             self.ready.wait_for(lambda: self._serving() or self.stopping, timeout=WORKER_START)
             serving = self._serving()
             if not serving:
                 return Outcome(0, None, error="no crawl worker is running")
-            worker = min(serving, key=lambda w: w.load)
+            if site:
+                serving.sort(key=lambda w: w.pid)
+                worker = serving[zlib.crc32(site.encode()) % len(serving)]
+            else:
+                worker = min(serving, key=lambda w: w.load)
             if worker.runs + 1 >= self.recycle:
                 worker.draining = True  # after this run; the main thread starts a fresh one
                 logger.info(

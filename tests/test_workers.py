@@ -8,6 +8,7 @@ import mailbox
 import os
 import signal
 import sqlite3
+from itertools import pairwise
 from pathlib import Path
 
 from conftest import SITE, outlets_config
@@ -188,3 +189,29 @@ def test_twisted_errors_in_a_worker_are_log_lines_but_scrapys_close_race_is_drop
     )
     assert "a real one" in done.stderr and " CRITICAL twisted: " in done.stderr, done.stderr
     assert "AlreadyCalledError" not in done.stderr
+
+
+def test_two_outlets_of_one_site_never_crawl_it_at_once(tmp_path):
+    db_path = tmp_path / "run.db"
+    with serve_folder(SITE, delay=0.5) as slow:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            only(outlets_config(slow, db_path), "tehrantimes", "almayadeen")
+            + schedule("1s", workers="2", max_parallel="4")
+        )
+        daemon = Daemon(config)
+        try:
+            wait_for(
+                lambda: sum(r["status"] == FINISHED for r in runs(db_path)) >= 8,
+                90,
+                "eight runs",
+            )
+        finally:
+            daemon.stop()
+    assert daemon.process.returncode == 0, daemon.log
+    done = [r for r in runs(db_path) if r["status"] == FINISHED]
+    # One worker held the site, and its runs followed one another.
+    assert len({r["pid"] for r in done}) == 1, done
+    spans = sorted((r["started"], r["finished"]) for r in done)
+    for (_, end), (start, _) in pairwise(spans):
+        assert start >= end, spans

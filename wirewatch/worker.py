@@ -5,7 +5,9 @@ per core by default) and sends them the runs that are due; starting Scrapy, traf
 config once per worker instead of once per run is what makes a quiet run cheap. Each run is its
 own Scrapy ``Crawler``: its own stats, its own ``crawl_runs`` row (``crawler/runs.py``), its
 own ``max_pages``, and its own deadline (``CLOSESPIDER_TIMEOUT``: the run is closed, not the
-worker).
+worker). Two runs whose outlets share a site (a source's host and port) never crawl at once in
+a worker: the later one waits, so the site's delay and concurrency hold as for one run; the
+monitor sends the runs of one site to one worker.
 
 The protocol is JSON, one object a line. The monitor writes to the worker's stdin:
 
@@ -16,7 +18,8 @@ The worker writes to its stdout:
 
 - ``{"op": "ready", "pid": PID}`` once, when it takes runs;
 - ``{"op": "done", "id": TOKEN, "reason": FINISH_REASON, "run": RUN_ID}`` when it ends;
-- ``{"op": "beat", "active": N}`` every second, so a stuck reactor is seen and killed.
+- ``{"op": "beat", "active": N, "waiting": M}`` every second, so a stuck reactor is seen
+  and killed.
 
 The end of stdin (the monitor is gone) stops the worker: the runs in hand are closed as
 ``shutdown``. Logs go to stderr, as the monitor's own.
@@ -31,12 +34,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.crawler import Crawler, CrawlerRunner
 from scrapy.utils.reactor import install_reactor
 
+from crawler.context import crawl_config
 from wirewatch.crawl import crawl_settings
 
 logger = logging.getLogger("wirewatch.worker")
@@ -55,7 +61,12 @@ class Worker:
         self.reactor: Any = reactor
         self.settings = crawl_settings(config_path, db_path, "WARNING")
         self.runner = CrawlerRunner(self.settings)
+        self.config = crawl_config(self.settings)
         self.active: dict[str, Crawler] = {}
+        #: Runs waiting for a site another run holds: (token, outlet, deadline, queued at).
+        self.waiting: list[tuple[str, str, float, float]] = []
+        #: site (host:port of a source) -> the token of the run that holds it.
+        self.busy: dict[str, str] = {}
         self.draining = False
         self.out = sys.stdout
         self.lock = threading.Lock()
@@ -73,7 +84,11 @@ class Worker:
         """Take runs until drained or stdin ends."""
         from twisted.internet.task import LoopingCall
 
-        beats = LoopingCall(lambda: self.send({"op": "beat", "active": len(self.active)}))
+        beats = LoopingCall(
+            lambda: self.send(
+                {"op": "beat", "active": len(self.active), "waiting": len(self.waiting)}
+            )
+        )
         self.reactor.callWhenRunning(beats.start, BEAT, now=False)
         self.reactor.callWhenRunning(self.send, {"op": "ready", "pid": os.getpid()})
         threading.Thread(target=self._read, name="stdin", daemon=True).start()
@@ -99,6 +114,32 @@ class Worker:
             self._maybe_exit()
 
     def start(self, token: str, outlet: str, deadline: float) -> None:
+        """Start the run, or queue it while another run holds one of its sites."""
+        self.waiting.append((token, outlet, deadline, time.monotonic()))
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        """Start every queued run whose sites are free, oldest first: two runs of one site
+        never crawl at once here, so its delay and concurrency hold as for one run."""
+        for entry in list(self.waiting):
+            token, outlet, deadline, queued = entry
+            sites = self._sites(outlet)
+            if sites & self.busy.keys():
+                continue
+            self.waiting.remove(entry)
+            self.busy.update(dict.fromkeys(sites, token))
+            # The time spent waiting counts against the run's deadline.
+            self._launch(token, outlet, max(1.0, deadline - (time.monotonic() - queued)))
+
+    def _sites(self, name: str) -> set[str]:
+        """The sites (host and port) of an outlet's sources."""
+        try:
+            outlet = self.config.outlet(name)
+        except KeyError:
+            return set()  # the crawler says so when it starts
+        return {urlsplit(url).netloc.lower() for url in outlet.sources}
+
+    def _launch(self, token: str, outlet: str, deadline: float) -> None:
         settings = self.settings.copy()
         settings.set("CLOSESPIDER_TIMEOUT", deadline, priority="cmdline")
         crawler = Crawler(_spider_class(), settings)
@@ -115,21 +156,27 @@ class Worker:
 
     def _done(self, token: str, crawler: Crawler, error: str | None) -> None:
         self.active.pop(token, None)
+        for site in [site for site, holder in self.busy.items() if holder == token]:
+            del self.busy[site]
         stats = crawler.stats.get_stats() if crawler.stats else {}
         reason = error or str(stats.get("finish_reason", "not started"))
         self.send({"op": "done", "id": token, "reason": reason, "run": _run_id(crawler)})
+        self._start_waiting()
         self._maybe_exit()
 
     def _maybe_exit(self) -> None:
         from twisted.internet.error import ReactorNotRunning
 
-        if self.draining and not self.active:
+        if self.draining and not self.active and not self.waiting:
             with contextlib.suppress(ReactorNotRunning):
                 self.reactor.stop()
 
     def stop(self) -> None:
         """The monitor is gone: close every run in hand as ``shutdown``, then exit."""
         self.draining = True
+        for token, *_ in self.waiting:
+            self.send({"op": "done", "id": token, "reason": "shutdown", "run": None})
+        self.waiting.clear()
         if not self.active:
             self._maybe_exit()
             return
