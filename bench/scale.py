@@ -1,6 +1,7 @@
 """Scale: N outlets through the real monitor, with long-lived crawl workers or a process a run.
 
-One fast server (its own process) serves N outlets on 127.0.0.1: each a small RSS feed whose
+One fast server (its own process) serves N outlets, each on its own loopback address
+(127.1.x.y: a site of its own): each a small RSS feed whose
 outlet publishes a new article every 20 to 60 minutes (items older than the outlets' max_age
 are listed too, as real feeds do), and the articles themselves. ``wirewatch run`` crawls them
 for ``--intervals`` intervals; then the benchmark reads ``crawl_runs`` and /proc:
@@ -24,6 +25,7 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import random
 import signal
 import sqlite3
 import statistics
@@ -73,8 +75,10 @@ def item_times(outlet: int, now: float, count: int = 6) -> list[tuple[int, float
 
 
 def article(outlet: int, number: int) -> bytes:
+    """An article of its own: no two share enough text to be taken for copies of a story."""
     seed = outlet * 1000003 + number
-    words = [WORDS[(seed * (n + 7)) % len(WORDS)] for n in range(240)]
+    pick = random.Random(seed)
+    words = [pick.choice(WORDS) + pick.choice(("", "s", "ed", "ing")) for _ in range(240)]
     paragraphs = "".join(
         f"<p>{' '.join(words[i : i + 40]).capitalize()}, said an official ({seed}-{i}).</p>"
         for i in range(0, 240, 40)
@@ -143,17 +147,30 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class LoopbackServer(ThreadingHTTPServer):
+    def verify_request(self, request: object, client_address: tuple[str, int]) -> bool:
+        return client_address[0].startswith("127.")
+
+
+def site(outlet: int) -> str:
+    """Outlet ``outlet``'s own loopback address."""
+    return f"127.1.{outlet // 250}.{outlet % 250 + 1}"
+
+
 def serve(port: multiprocessing.connection.Connection, started: float, etags: bool) -> None:
     Handler.started = started
     Handler.etags = etags
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # Every outlet is a site of its own (127.1.x.y, all loopback), as 10,000 outlets are
+    # 10,000 sites: wirewatch crawls one site's runs one at a time. Only loopback peers are
+    # answered.
+    server = LoopbackServer(("0.0.0.0", 0), Handler)
     server.daemon_threads = True
     server.request_queue_size = 1024
     port.send(server.server_address[1])
     server.serve_forever()
 
 
-def config_text(base: str, outlets: int, every: int, workers: int, db: Path) -> str:
+def config_text(port: int, outlets: int, every: int, workers: int, db: Path) -> str:
     lines = [
         f'[storage]\ndatabase = "{db}"\n',
         '[crawl]\nuser_agent = "wirewatch-bench/0.1 (+https://example.org/bench)"',
@@ -166,7 +183,8 @@ def config_text(base: str, outlets: int, every: int, workers: int, db: Path) -> 
     ]
     for n in range(outlets):
         lines.append(
-            f'[[outlets]]\nname = "o{n}"\nfeeds = ["{base}/o/{n}/feed.xml"]\nmax_age = "1d"\n'
+            f'[[outlets]]\nname = "o{n}"\nfeeds = ["http://{site(n)}:{port}/o/{n}/feed.xml"]\n'
+            'max_age = "1d"\n'
         )
     return "\n".join(lines)
 
@@ -203,11 +221,11 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(child, started, etags), daemon=True)
     server.start()
-    base = f"http://127.0.0.1:{parent.recv()}"
+    port = parent.recv()
     with tempfile.TemporaryDirectory(prefix="wirewatch-scale-") as folder:
         db = Path(folder) / "scale.db"
         config = Path(folder) / "scale.toml"
-        config.write_text(config_text(base, outlets, every, workers, db))
+        config.write_text(config_text(port, outlets, every, workers, db))
         monitor = subprocess.Popen(
             [sys.executable, "-m", "wirewatch", "--config", str(config), "run"],
             cwd=ROOT,

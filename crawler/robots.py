@@ -22,6 +22,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.robotstxt import RobotParser
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import build_from_crawler
 
 from crawler.problems import add_problem, say_failures_once, why_failed
 
@@ -32,8 +33,9 @@ logger = logging.getLogger(__name__)
 ROBOTS_TTL = 3600.0
 #: Most sites whose rules are kept; past it, the cache starts again.
 ROBOTS_KEPT = 100_000
-#: netloc -> (its parsed robots.txt, when it was read), for every run in this process.
-_READ: dict[str, tuple[RobotParser, float]] = {}
+#: netloc -> (its robots.txt, when it was read), for every run in this process. The body is
+#: kept, not the parser: Scrapy's parser holds its spider, and with it the whole crawler.
+_READ: dict[str, tuple[bytes, float]] = {}
 
 
 class RobotsTxtMiddleware(robotstxt.RobotsTxtMiddleware):
@@ -53,7 +55,8 @@ class RobotsTxtMiddleware(robotstxt.RobotsTxtMiddleware):
         netloc = urlparse_cached(request).netloc
         kept = _READ.get(netloc)
         if netloc not in self._parsers and kept and time.monotonic() - kept[1] < ROBOTS_TTL:
-            self._parsers[netloc] = kept[0]  # read by an earlier run of this worker
+            # Read by an earlier run of this worker: parsed again (a fraction of a millisecond)
+            self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, kept[0])
             self._stats.inc_value("robotstxt/kept")
         return await super().robot_parser(request)
 
@@ -61,8 +64,7 @@ class RobotsTxtMiddleware(robotstxt.RobotsTxtMiddleware):
         if response.status >= 500:
             add_problem(self._stats, f"robots.txt answered HTTP {response.status} ({response.url})")
         await super()._parse_robots(response, netloc, request)
-        parser = self._parsers.get(netloc)
-        if response.status < 500 and isinstance(parser, RobotParser):
+        if response.status < 500 and isinstance(self._parsers.get(netloc), RobotParser):
             if len(_READ) >= ROBOTS_KEPT:
                 _READ.clear()
-            _READ[netloc] = (parser, time.monotonic())
+            _READ[netloc] = (response.body, time.monotonic())
