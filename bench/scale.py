@@ -22,6 +22,7 @@ to ``bench/scale.txt``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import multiprocessing
 import os
@@ -232,6 +233,9 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
             stdout=subprocess.DEVNULL,
             stderr=open(Path(folder) / "monitor.log", "w"),  # noqa: SIM115
         )
+        # Interrupted, the benchmark takes its monitor down (its crawls die with it).
+        atexit.register(lambda: monitor.poll() is None and monitor.kill())
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
         duration = every * intervals
         worker_cpu: dict[int, float] = {}
         worker_peak: dict[int, int] = {}
@@ -255,6 +259,9 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
         total_cpu += sum(cpu for pid, cpu in worker_cpu.items() if pid in alive)
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(timeout=120)
+        log = (Path(folder) / "monitor.log").read_text(encoding="utf-8", errors="replace")
+        behind = log.count("Falling behind")
+        errors = sum(" ERROR " in line or " CRITICAL " in line for line in log.splitlines())
         with sqlite3.connect(db) as connection:
             rows = connection.execute(
                 "select lag, status from crawl_runs where started >= ?",
@@ -304,7 +311,8 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
         f"{articles} articles stored; {len(mailed)} of {len(expected)} articles published "
         f"from the start to an interval before the end mailed, feed to email p50 "
         f"{statistics.median(delays) if delays else float('nan'):.0f}s max "
-        f"{max(delays, default=float('nan')):.0f}s"
+        f"{max(delays, default=float('nan')):.0f}s; the log: {behind} 'Falling behind' "
+        f"warnings, {errors} errors"
     )
 
 
