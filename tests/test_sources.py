@@ -11,6 +11,7 @@ import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from conftest import ROOT, SITE, free_port, outlets_config, wirewatch
 from test_scheduler import Daemon, wait_for
@@ -207,15 +208,17 @@ def test_a_feed_that_is_not_one_and_a_feed_with_no_items_are_problems(tmp_path):
 
 
 @contextmanager
-def recording_server(pages: dict[str, tuple[int, dict[str, str], bytes]]):
-    """A server on 127.0.0.1 that answers ``pages`` (path -> status, headers, body) and records
-    every path it is asked for."""
+def recording_server(pages: dict[str, Any]):
+    """A server on 127.0.0.1 that answers ``pages`` (path -> status, headers, body, or a
+    function of the request's headers that returns them) and records every path it is asked
+    for."""
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append(self.path)
-            status, headers, body = pages.get(self.path, (404, {}, b"not here"))
+            answer = pages.get(self.path, (404, {}, b"not here"))
+            status, headers, body = answer(self.headers) if callable(answer) else answer
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -286,52 +289,32 @@ def test_an_outlet_configured_on_a_private_address_still_crawls_it(tmp_path, sit
 
 @contextmanager
 def validating_server(feed: dict[str, object]):
-    """A feed at /feed.xml with an ETag, answering 304 when the poll sends that ETag back; the
-    article at /a.html. ``feed`` holds "body" and "etag", changed by the test between polls.
-    Yields the port and the If-None-Match header of each poll of the feed (None: none sent)."""
+    """A feed at /feed.xml with an ETag, answering 304 when the poll sends that ETag back; two
+    articles at /a1.html and /a2.html. ``feed`` holds "body" and "etag", changed by the test
+    between polls. Yields the port and the If-None-Match header of each poll of the feed
+    (None: none sent)."""
     polls: list[str | None] = []
-    articles = {
-        "/a1.html": ARTICLE.read_bytes(),
-        "/a2.html": (
-            SITE / "almayadeen/news/politics/"
-            "russia-iran-military-cooperation-observing-international-law.html"
-        ).read_bytes(),
+
+    def answer(headers: Any) -> tuple[int, dict[str, str], bytes]:
+        sent = headers.get("If-None-Match")
+        polls.append(sent)
+        etag = {"ETag": str(feed["etag"])}
+        if sent is not None and sent == feed["etag"]:
+            return 304, etag, b""
+        return 200, {"Content-Type": "application/rss+xml", **etag}, bytes(feed["body"])  # type: ignore[call-overload]
+
+    html = {"Content-Type": "text/html"}
+    almayadeen = (
+        SITE / "almayadeen/news/politics/"
+        "russia-iran-military-cooperation-observing-international-law.html"
+    )
+    pages = {
+        "/feed.xml": answer,
+        "/a1.html": (200, html, ARTICLE.read_bytes()),
+        "/a2.html": (200, html, almayadeen.read_bytes()),
     }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/feed.xml":
-                sent = self.headers.get("If-None-Match")
-                polls.append(sent)
-                if sent is not None and sent == feed["etag"]:
-                    self.send_response(304)
-                    self.send_header("ETag", str(feed["etag"]))
-                    self.end_headers()
-                    return
-                body, kind = bytes(feed["body"]), "application/rss+xml"  # type: ignore[arg-type]
-            elif self.path in articles:
-                body, kind = articles[self.path], "text/html"
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            if self.path == "/feed.xml":
-                self.send_header("ETag", str(feed["etag"]))
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1], polls
-    finally:
-        server.shutdown()
-        server.server_close()
+    with recording_server(pages) as (port, _):
+        yield port, polls
 
 
 def conditional_config(tmp_path: Path, port: int) -> Path:

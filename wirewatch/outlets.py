@@ -216,14 +216,18 @@ def _replace(file: Path, text: str) -> None:
 
 
 def _placeholder(outlet: OutletConfig) -> bool:
-    return bool(outlet.sources) and all(
-        _EXAMPLE_HOSTS.search(urlsplit(url).hostname or "") for url in outlet.sources
-    )
+    return _on_example_hosts(outlet.sources)
 
 
 def _placeholder_table(table: Any) -> bool:
-    urls = [url for key in ("feeds", "sitemaps", "start_urls") for url in table.get(key, [])]
-    hosts = [urlsplit(str(url)).hostname or "" for url in urls]
+    return _on_example_hosts(
+        str(url) for key in ("feeds", "sitemaps", "start_urls") for url in table.get(key, [])
+    )
+
+
+def _on_example_hosts(urls: Iterable[str]) -> bool:
+    """Sources all on reserved example domains (RFC 2606): a starter's placeholder outlet."""
+    hosts = [urlsplit(url).hostname or "" for url in urls]
     return bool(hosts) and all(_EXAMPLE_HOSTS.search(host) for host in hosts)
 
 

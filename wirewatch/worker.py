@@ -67,6 +67,8 @@ class Worker:
         self.waiting: list[tuple[str, str, float, float]] = []
         #: site (host:port of a source) -> the token of the run that holds it.
         self.busy: dict[str, str] = {}
+        #: outlet -> its sites.
+        self.sites: dict[str, set[str]] = {}
         self.draining = False
         self.out = sys.stdout
         self.lock = threading.Lock()
@@ -132,12 +134,15 @@ class Worker:
             self._launch(token, outlet, max(1.0, deadline - (time.monotonic() - queued)))
 
     def _sites(self, name: str) -> set[str]:
-        """The sites (host and port) of an outlet's sources."""
-        try:
-            outlet = self.config.outlet(name)
-        except KeyError:
-            return set()  # the crawler says so when it starts
-        return {urlsplit(url).netloc.lower() for url in outlet.sources}
+        """The sites (host and port) of an outlet's sources (computed once per outlet: the
+        config's lookup by name walks every outlet)."""
+        if name not in self.sites:
+            try:
+                sources = self.config.outlet(name).sources
+            except KeyError:
+                sources = []  # the crawler says so when it starts
+            self.sites[name] = {urlsplit(url).netloc.lower() for url in sources}
+        return self.sites[name]
 
     def _launch(self, token: str, outlet: str, deadline: float) -> None:
         settings = self.settings.copy()
