@@ -12,7 +12,11 @@ for ``--intervals`` intervals; then the benchmark reads ``crawl_runs`` and /proc
   the runs (nearly all quiet: nothing new);
 - peak resident memory of the monitor and of each worker (VmHWM), and the monitor's RSS at the
   end of the first and of the last interval (does it stay flat?);
-- articles stored.
+- articles stored, and whether every article published from the start to an interval before
+  the end was mailed: by the end, and after the monitor ran on (``--settle``, one interval by
+  default) until it was; an article still missing then is traced (not stored, stored without
+  an alert, or an alert unsent) with its outlet's last run. ``--keep DIR`` keeps the database
+  and the log.
 
 Usage: ``python bench/scale.py --outlets 1000 --every 90 --intervals 4 [--workers 0]``;
 ``--workers 0`` is the process-per-run design. A line per case goes to stdout and is appended
@@ -27,6 +31,7 @@ import contextlib
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -217,7 +222,15 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool) -> str:
+def run_case(
+    outlets: int,
+    every: int,
+    intervals: int,
+    workers: int,
+    etags: bool,
+    settle: float,
+    keep: Path | None,
+) -> str:
     started = time.time()
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(child, started, etags), daemon=True)
@@ -257,6 +270,19 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
         # Workers alive now are not yet in cutime: add their own CPU.
         alive = set(children(monitor.pid))
         total_cpu += sum(cpu for pid, cpu in worker_cpu.items() if pid in alive)
+        # Late is not lost: the monitor runs on (up to ``settle`` seconds) until every article
+        # due is mailed; whatever is still missing then is traced below.
+        ended = started + duration
+        expected = {
+            (outlet, number)
+            for outlet in range(outlets)
+            for number, published in item_times(outlet, ended)
+            if started <= published <= ended - every
+        }
+        settle_until = time.monotonic() + settle
+        while mailed_items(db, outlets, ended) < expected and time.monotonic() < settle_until:
+            time.sleep(5)
+        settled = time.time() - ended
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(timeout=120)
         log = (Path(folder) / "monitor.log").read_text(encoding="utf-8", errors="replace")
@@ -272,22 +298,24 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
                 "select articles.url, alerts.sent_at from alerts join articles "
                 "on articles.id = alerts.article_id where alerts.sent_at is not null"
             ).fetchall()
+        missing = sorted(expected - mailed_items(db, outlets, ended + settled))
+        traces = [trace(db, outlet, number) for outlet, number in missing[:20]]
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
+            for name in ("scale.db", "scale.toml", "monitor.log"):
+                for path in Path(folder).glob(name + "*"):
+                    shutil.copy2(path, keep / path.name)
     server.kill()
-    ended = started + duration
     # Every item published from the start until an interval before the end must be mailed.
-    expected = {
-        (outlet, number)
-        for outlet in range(outlets)
-        for number, published in item_times(outlet, ended)
-        if started <= published <= ended - every
-    }
     delays, mailed = [], set()
     for url, sent_at in sent:
-        outlet, number = (int(part) for part in url.removesuffix(".html").split("/")[-3::2])
+        outlet, number = item_of(url)
         published = dict(item_times(outlet, ended, 12)).get(number)
         if published is not None and (outlet, number) in expected:
-            mailed.add((outlet, number))
-            delays.append(datetime.fromisoformat(sent_at).timestamp() - published)
+            sent_time = datetime.fromisoformat(sent_at).timestamp()
+            if sent_time <= ended:
+                mailed.add((outlet, number))
+            delays.append(sent_time - published)
     delays.sort()
     lags = sorted(lag for lag, _ in rows if lag is not None)
     runs = len(rows)
@@ -311,9 +339,60 @@ def run_case(outlets: int, every: int, intervals: int, workers: int, etags: bool
         f"{articles} articles stored; {len(mailed)} of {len(expected)} articles published "
         f"from the start to an interval before the end mailed, feed to email p50 "
         f"{statistics.median(delays) if delays else float('nan'):.0f}s max "
-        f"{max(delays, default=float('nan')):.0f}s; the log: {behind} 'Falling behind' "
-        f"warnings, {errors} errors"
+        f"{max(delays, default=float('nan')):.0f}s; "
+        + (
+            f"all {len(expected)} mailed by {max(settled, 0):.0f}s after the end, none lost; "
+            if not missing
+            else f"{len(missing)} never mailed ({settled:.0f}s after the end): "
+            f"{'; '.join(traces)}; "
+        )
+        + f"the log: {behind} 'Falling behind' warnings, {errors} errors"
     )
+
+
+def item_of(url: str) -> tuple[int, int]:
+    """(outlet, number) of an article's URL, ``http://site/o/OUTLET/a/NUMBER.html``."""
+    outlet, number = (int(part) for part in url.removesuffix(".html").split("/")[-3::2])
+    return outlet, number
+
+
+def mailed_items(db: Path, outlets: int, until: float) -> set[tuple[int, int]]:
+    """The (outlet, number) of every article mailed by ``until``."""
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
+        rows = connection.execute(
+            "select articles.url from alerts join articles on articles.id = alerts.article_id "
+            "where alerts.sent_at is not null and alerts.sent_at <= ?",
+            [datetime.fromtimestamp(until, UTC).isoformat()],
+        ).fetchall()
+    return {item_of(url) for (url,) in rows}
+
+
+def trace(db: Path, outlet: int, number: int) -> str:
+    """Where an article that was never mailed stopped: not stored, stored with no alert, or an
+    alert not sent; and its outlet's last run."""
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
+        article = connection.execute(
+            "select id from articles where url like ?", [f"%/o/{outlet}/a/{number}.html"]
+        ).fetchone()
+        alert = (
+            article
+            and connection.execute(
+                "select id, sent_at, attempts from alerts where article_id = ?", [article[0]]
+            ).fetchone()
+        )
+        last = connection.execute(
+            "select started, status, reason from crawl_runs where outlet = ? "
+            "order by started desc limit 1",
+            [f"o{outlet}"],
+        ).fetchone()
+    state = (
+        "not stored"
+        if not article
+        else "stored, no alert"
+        if not alert
+        else f"alert {alert[0]} unsent after {alert[2]} attempts"
+    )
+    return f"o{outlet}/{number}: {state}; last run {last}"
 
 
 def main() -> None:
@@ -323,8 +402,23 @@ def main() -> None:
     parser.add_argument("--intervals", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="0: a process per run")
     parser.add_argument("--no-etag", action="store_true", help="feeds without conditional GET")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        help="seconds the monitor may run on after the end until every article due is mailed "
+        "(default: one interval)",
+    )
+    parser.add_argument("--keep", type=Path, help="copy the database and the log here")
     args = parser.parse_args()
-    line = run_case(args.outlets, args.every, args.intervals, args.workers, not args.no_etag)
+    line = run_case(
+        args.outlets,
+        args.every,
+        args.intervals,
+        args.workers,
+        not args.no_etag,
+        args.every if args.settle is None else args.settle,
+        args.keep,
+    )
     print(line)
     with open(ROOT / "bench" / "scale.txt", "a", encoding="utf-8") as out:
         out.write(f"{datetime.now(UTC):%Y-%m-%d} {line}\n")
