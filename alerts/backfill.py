@@ -1,8 +1,9 @@
-"""``wirewatch backfill``: what the archive already holds for a watch.
+"""``wirewatch search`` and ``backfill``: what the archive holds for a watch query.
 
 SQLite's full-text index finds the candidates (a looser query: the words of each term, with
 "S400"-style joined variants, negations left out) and the watch's own matcher confirms them, so
-the result is exactly what the watch would have alerted on.
+the result is exactly what a watch with that query would have alerted on. The candidates are
+read newest first, page by page, until enough match: none is lost to a cap on the first stage.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from sqlite_utils import Database
 
 from alerts.config import WatchConfig
 from alerts.query import And, Node, Or, Term, display_text, parse_query
-from alerts.watches import Snippet, Watch, document, snippets
+from alerts.watches import Snippet, Watch, document, snippets, term_counts
 from extractors.article import Article
-from storage.articles import watch_candidates
+from storage.articles import count_candidates, watch_candidates
 
 
 class Progress(Protocol):
@@ -25,10 +26,6 @@ class Progress(Protocol):
     def start(self, total: int | None) -> None: ...
 
     def update(self, count: int = 1) -> None: ...
-
-
-#: How many rows the full-text stage hands to the exact matcher for each one shown.
-OVERSCAN = 20
 
 
 def fts_query(node: Node) -> str | None:
@@ -71,47 +68,60 @@ def _joined_variants(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     return variants
 
 
-def backfill(
-    db: Database, watch: WatchConfig, limit: int = 50, progress: Progress | None = None
+def find_articles(
+    db: Database,
+    node: Node,
+    outlets: frozenset[str] = frozenset(),
+    limit: int = 50,
+    progress: Progress | None = None,
 ) -> list[dict]:
-    """Stored articles the watch matches, newest first, each with snippets.
+    """Stored articles ``node`` matches, newest first, each with its snippets and the terms it
+    holds: what a watch with this query would have alerted on.
 
     Args:
+        outlets: Only these outlets' articles (a watch's ``outlets``); empty: all.
         progress: Told how many candidates the full-text stage found, and of each one checked.
     """
-    node = parse_query(watch.query)
-    matcher = Watch(watch.name, node, frozenset(watch.outlets))
+    matcher = Watch("search", node, outlets)
     match = fts_query(node)
     found: list[dict] = []
-    rows = watch_candidates(db, match, limit * OVERSCAN)
     if progress is not None:
-        progress.start(len(rows))
-    for row in rows:
+        progress.start(count_candidates(db, match))
+    seen: set[int] = set()  # an article written meanwhile shifts the pages by one
+    for row in watch_candidates(db, match):
         if progress is not None:
             progress.update()
-        article_id, url, outlet, title = row["id"], row["url"], row["outlet"], row["title"]
-        published, first_seen, language, text = (
-            row["published"],
-            row["first_seen"],
-            row["language"],
-            row["text"],
+        if row["id"] in seen:
+            continue
+        seen.add(row["id"])
+        title, text = row["title"], row["text"]
+        article = Article(
+            row["url"], row["url"], title, None, row["published"], row["language"], None, text
         )
-        article = Article(url, url, title, None, published, language, None, text)
-        doc = document(article, outlet)
+        doc = document(article, row["outlet"])
         if not matcher.matches(doc):
             continue
         quoted: list[Snippet] = snippets(node, doc, display_text(title, text))
         found.append(
             {
-                "id": article_id,
-                "url": url,
-                "outlet": outlet,
+                "id": row["id"],
+                "story_id": row["story_id"],
+                "url": row["url"],
+                "outlet": row["outlet"],
                 "title": title,
-                "published": published,
-                "first_seen": first_seen,
+                "published": row["published"],
+                "first_seen": row["first_seen"],
+                "terms": term_counts(node, doc),
                 "snippets": quoted,
             }
         )
         if len(found) == limit:
             break
     return found
+
+
+def backfill(
+    db: Database, watch: WatchConfig, limit: int = 50, progress: Progress | None = None
+) -> list[dict]:
+    """Stored articles the watch matches, newest first, each with snippets."""
+    return find_articles(db, parse_query(watch.query), frozenset(watch.outlets), limit, progress)

@@ -99,6 +99,10 @@ class EmailConfig(Section):
     sender: str = Field(default="wirewatch@localhost", alias="from")
     maildir: str = "maildir"
     operator: list[str] = []
+    #: The List-Unsubscribe header (RFC 2369), e.g. "<mailto:desk@example.org?subject=stop>" or
+    #: "<https://intranet.example.org/unsubscribe?watch={watch}>"; empty: a mailto of the first
+    #: operator.
+    unsubscribe: str = ""
 
     retry: Seconds = 60.0
     retry_max: Seconds = 6 * 3600.0
@@ -113,6 +117,18 @@ class EmailConfig(Section):
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         return _check_addresses(value)
+
+    @field_validator("unsubscribe")
+    @classmethod
+    def _unsubscribe(cls, value: str) -> str:
+        if value and not re.fullmatch(
+            r"(<(mailto|https?):[^<>\s]+>)(\s*,\s*<(mailto|https?):[^<>\s]+>)*", value
+        ):
+            raise ValueError(
+                "unsubscribe is one or more <mailto:…> or <https://…> URLs, each in angle "
+                f"brackets: {value!r}"
+            )
+        return value
 
     @field_validator("sender")
     @classmethod

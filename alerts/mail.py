@@ -13,13 +13,15 @@ import re
 import smtplib
 import ssl
 import unicodedata
+import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -62,11 +64,41 @@ class Item:
     also: tuple[str, ...] = ()
     #: Why the stored text may not be the whole article, if it may not.
     doubt: str | None = None
+    #: The watched terms the article holds and how often, the rarest first.
+    terms: tuple[tuple[str, int], ...] = ()
 
     @property
     def link(self) -> str | None:
         """The URL if it is safe to make a link of (http or https)."""
         return self.url if urlsplit(self.url).scheme in {"http", "https"} else None
+
+
+def local_date(stamp: str | None, zone: str) -> str:
+    """A stored date (ISO 8601) as the reader's wall clock in ``zone``, the zone shown:
+    ``2025-10-17 17:54 CEST``; a date without a time stays a date."""
+    if not stamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if len(stamp) <= 10:
+        return moment.date().isoformat()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def list_id(watch: str, sender: str) -> str:
+    """The ``List-Id`` of a watch's emails: its name, and a label made of it (RFC 2919), in the
+    sender's domain, so a mail client can filter and mute each watch."""
+    label = re.sub(r"[^a-z0-9]+", "-", watch.casefold()).strip("-")[:40]
+    if label != watch.casefold().replace(" ", "-"):
+        # Something was lost (a non-ASCII letter, punctuation): names that fold alike stay apart.
+        label = f"{label or 'watch'}-{zlib.crc32(watch.encode()):08x}"
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    shown = one_line(watch, 60).replace('"', "'")
+    return f'"{shown}" <{label}.wirewatch.{domain}>'
 
 
 def build_message(
@@ -79,8 +111,14 @@ def build_message(
     recipient: str,
     message_id: str,
     date: datetime,
+    unsubscribe: str = "",
 ) -> EmailMessage:
-    """A multipart (plain text + HTML) alert email for one recipient."""
+    """A multipart (plain text + HTML) alert email for one recipient.
+
+    Args:
+        unsubscribe: The ``List-Unsubscribe`` header's value (``<mailto:…>`` or ``<https://…>``),
+            or "" for none.
+    """
     if len(items) == 1 and not more:
         subject = f"[wirewatch] {one_line(watch, 60)}: {one_line(items[0].title)}"
     else:
@@ -97,6 +135,8 @@ def build_message(
                 i.date,
                 i.snippets,
                 tuple(one_line(o, 80) for o in i.also),
+                i.doubt,
+                tuple((one_line(term, 80), count) for term, count in i.terms),
             )
             for i in items
         ],
@@ -105,6 +145,9 @@ def build_message(
     }
     message = _message(subject, sender, recipient, message_id, date)
     message["X-Wirewatch-Watch"] = one_line(watch, 200)
+    message["List-Id"] = list_id(watch, sender)
+    if unsubscribe:
+        message["List-Unsubscribe"] = one_line(unsubscribe, 500)
     message.set_content(_templates.get_template("alert.txt").render(context))
     message.add_alternative(_templates.get_template("alert.html").render(context), subtype="html")
     return message

@@ -28,12 +28,20 @@ from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from alerts.config import AlertSettings, WatchConfig
-from alerts.mail import DeliveryError, Item, Transport, build_message, build_notice
+from alerts.mail import (
+    DeliveryError,
+    Item,
+    Transport,
+    build_message,
+    build_notice,
+    local_date,
+)
 from extractors.dates import isoformat
 from storage import outbox as store
 from storage.db import write_transaction
@@ -232,7 +240,7 @@ def _alert_email(
 ) -> Prepared:
     if watch is None:
         return "the watch is no longer in the config"
-    items, more = _items(db, email_id, config.email.digest_limit)
+    items, more = _items(db, email_id, config.email.digest_limit, watch.timezone)
     if not items:
         return "its articles are no longer in the database"
 
@@ -247,9 +255,22 @@ def _alert_email(
             recipient=recipient,
             message_id=message_id,
             date=now,
+            unsubscribe=unsubscribe_header(config, watch.name),
         )
 
     return watch.email, build, len(items) + more
+
+
+def unsubscribe_header(config: AlertSettings, watch: str) -> str:
+    """``List-Unsubscribe``: ``[email] unsubscribe`` if set (``{watch}`` in it becomes the
+    watch's name, URL-quoted), else a mailto of the first ``[email] operator`` asking to be
+    taken off the watch, else none."""
+    if config.email.unsubscribe:
+        return config.email.unsubscribe.replace("{watch}", quote(watch, safe=""))
+    if config.email.operator:
+        subject = quote(f"Unsubscribe me from the watch {watch}", safe="")
+        return f"<mailto:{config.email.operator[0]}?subject={subject}>"
+    return ""
 
 
 def _notice(
@@ -309,19 +330,20 @@ def _deliver(
     return error, False
 
 
-def _items(db: Database, email_id: int, limit: int) -> tuple[list[Item], int]:
+def _items(db: Database, email_id: int, limit: int, zone: str) -> tuple[list[Item], int]:
     rows = store.email_articles(db, email_id)
     items = [
         Item(
             title=row["title"] or row["url"],
             url=row["url"],
             outlet=row["outlet"],
-            date=(row["date"] or "")[:16].replace("T", " "),
+            date=local_date(row["date"], zone),
             snippets=[
                 [(text, bool(mark)) for text, mark in s] for s in json.loads(row["snippets"])
             ],
             also=tuple(o for o in json.loads(row["outlets"] or "[]") if o != row["outlet"]),
             doubt=row["doubt"],
+            terms=tuple((term, count) for term, count in json.loads(row["terms"] or "[]")),
         )
         for row in rows[:limit]
     ]

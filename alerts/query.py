@@ -235,6 +235,7 @@ class Document:
     outlet: str = ""
     host: str = ""
     language: str = ""
+    body: int = 0  # where the text starts, after the title and its blank line
     tokens: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
     positions: dict[str, list[int]] = field(default_factory=dict)
@@ -245,6 +246,8 @@ class Document:
     ) -> Document:
         display = display_text(title, text)
         doc = cls(normalise(display), outlet, host.lower(), language or "")
+        if title:
+            doc.body = len(normalise(unicodedata.normalize("NFKC", f"{title}\n\n")))
         for index, match in enumerate(TOKEN.finditer(doc.text)):
             token = match.group()
             doc.tokens.append(token)

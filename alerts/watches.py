@@ -42,6 +42,8 @@ class Watch:
 class Match:
     watch: str
     snippets: list[Snippet]
+    #: Each watched term the article holds, with how often, the rarest first.
+    terms: list[tuple[str, int]]
 
 
 class WatchSet:
@@ -103,7 +105,14 @@ class WatchSet:
             return []
         display = display_text(article.title, article.text)
         where = offsets(display)
-        return [Match(watch.name, snippets(watch.query, doc, display, where)) for watch in matched]
+        return [
+            Match(
+                watch.name,
+                snippets(watch.query, doc, display, where),
+                term_counts(watch.query, doc),
+            )
+            for watch in matched
+        ]
 
 
 def document(article: Article, outlet: str) -> Document:
@@ -117,6 +126,17 @@ def document(article: Article, outlet: str) -> Document:
     )
 
 
+def term_counts(query: Node, doc: Document) -> list[tuple[str, int]]:
+    """Each positive term of ``query`` that ``doc`` holds, as written in the query, with how
+    often it occurs (title and text); the rarest first."""
+    counts: dict[str, int] = {}
+    for term in query.terms():
+        key = term.source or " ".join(term.words)
+        if key not in counts:
+            counts[key] = sum(1 for _ in term.find(doc))
+    return sorted(((k, n) for k, n in counts.items() if n), key=lambda item: item[1])
+
+
 def snippets(
     query: Node,
     doc: Document,
@@ -124,60 +144,90 @@ def snippets(
     where: list[int] | None = None,
     limit: int = MAX_SNIPPETS,
 ) -> list[Snippet]:
-    """Up to ``limit`` passages of ``display`` around the positive terms of ``query``.
+    """Passages of ``display`` that show why ``query`` matched.
 
-    Matches close together share one passage. Passages stay within one paragraph. ``where`` is
-    ``offsets(display)``, computed once per article when several watches match it.
+    One passage per matched term or phrase, the rarest term first, so every term the text
+    holds is shown at least once; then, up to ``limit`` passages, further occurrences. The title
+    is never quoted (every listing shows it): a term found only there gets no passage. Each
+    passage stays within one paragraph and highlights every term occurrence inside it.
+    ``where`` is ``offsets(display)``, computed once per article when several watches match it.
     """
-    spans = sorted({span for term in query.terms() for span in term.find(doc)})
-    if not spans:
-        return []
     where = where if where is not None else offsets(display)
-    marks = [(where[start], where[end - 1] + 1) for start, end in spans]
-    windows: list[list[tuple[int, int]]] = []
-    for mark in marks:
-        if (
-            windows
-            and mark[0] - windows[-1][-1][1] <= CONTEXT
-            and _same_line(display, windows[-1][-1][1], mark[0])
-        ):
-            if mark[0] >= windows[-1][-1][1]:
-                windows[-1].append(mark)
-            continue
-        if len(windows) == limit:
+    by_term: dict[tuple[tuple[str, ...], bool], list[tuple[int, int]]] = {}
+    for term in query.terms():
+        key = (term.words, term.prefix)
+        if key not in by_term:
+            by_term[key] = [
+                (where[start], where[end - 1] + 1)
+                for start, end in term.find(doc)
+                if start >= doc.body
+            ]
+    occurrences = sorted((marks for marks in by_term.values() if marks), key=len)
+    every = _disjoint(sorted({mark for marks in occurrences for mark in marks}))
+    passages: list[tuple[int, int]] = []
+
+    def shown(mark: tuple[int, int]) -> bool:
+        return any(start <= mark[0] and mark[1] <= end for start, end in passages)
+
+    def add(mark: tuple[int, int]) -> None:
+        passages.append(_window(display, mark))
+
+    for marks in occurrences:  # one passage per term, the rarest first
+        if not any(shown(mark) for mark in marks):
+            add(marks[0])
+    for mark in (mark for marks in occurrences for mark in marks):  # then more, up to limit
+        if len(passages) >= max(limit, len(occurrences)):
             break
-        windows.append([mark])
-    return [_passage(display, window) for window in windows]
+        if not shown(mark):
+            add(mark)
+    return [_passage(display, window, every) for window in passages]
 
 
-def _same_line(text: str, start: int, end: int) -> bool:
-    return "\n" not in text[start:end]
+def _disjoint(marks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted marks with overlapping ones joined (a phrase and a word inside it)."""
+    joined: list[tuple[int, int]] = []
+    for start, end in marks:
+        if joined and start < joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+        else:
+            joined.append((start, end))
+    return joined
 
 
-def _passage(text: str, marks: list[tuple[int, int]]) -> Snippet:
-    line_start = text.rfind("\n", 0, marks[0][0]) + 1
-    line_end = text.find("\n", marks[-1][1])
+def _window(text: str, mark: tuple[int, int]) -> tuple[int, int]:
+    """The passage around ``mark``: ``CONTEXT`` characters each side, cut at spaces, within
+    its line."""
+    line_start = text.rfind("\n", 0, mark[0]) + 1
+    line_end = text.find("\n", mark[1])
     line_end = len(text) if line_end < 0 else line_end
-    start = max(line_start, marks[0][0] - CONTEXT)
-    end = min(line_end, marks[-1][1] + CONTEXT)
+    start = max(line_start, mark[0] - CONTEXT)
+    end = min(line_end, mark[1] + CONTEXT)
     if start > line_start:
-        space = text.find(" ", start, marks[0][0])
+        space = text.find(" ", start, mark[0])
         start = space + 1 if space >= 0 else start
     if end < line_end:
-        space = text.rfind(" ", marks[-1][1], end)
+        space = text.rfind(" ", mark[1], end)
         end = space if space >= 0 else end
+    return start, end
+
+
+def _passage(text: str, window: tuple[int, int], marks: list[tuple[int, int]]) -> Snippet:
+    """The window as pieces, every mark inside it highlighted; "…" where the line goes on."""
+    start, end = window
     pieces: Snippet = []
-    if start > line_start:
+    if start > 0 and text[start - 1] != "\n":
         pieces.append(("…", False))
     cursor = start
     for mark_start, mark_end in marks:
+        if mark_start < start or mark_end > end:
+            continue
         if mark_start > cursor:
             pieces.append((text[cursor:mark_start], False))
         pieces.append((text[mark_start:mark_end], True))
         cursor = mark_end
     if end > cursor:
         pieces.append((text[cursor:end], False))
-    if end < line_end:
+    if end < len(text) and text[end] != "\n":
         pieces.append(("…", False))
     return _merge(pieces)
 

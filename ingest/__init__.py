@@ -80,6 +80,12 @@ class Ingest:
             if reference < isoformat(now - timedelta(seconds=watch.max_age)):
                 continue
             created += alerts_table.add_alert(
-                db, match.watch, change.article_id, change.story_id, stamp, match.snippets
+                db,
+                match.watch,
+                change.article_id,
+                change.story_id,
+                stamp,
+                match.snippets,
+                match.terms,
             )
         return created

@@ -29,14 +29,28 @@ def watches_created(db: Database) -> dict[str, str]:
 
 
 def add_alert(
-    db: Database, watch: str, article_id: int, story_id: int, created: str, snippets: Any
+    db: Database,
+    watch: str,
+    article_id: int,
+    story_id: int,
+    created: str,
+    snippets: Any,
+    terms: Any = (),
 ) -> int:
     """A pending alert of ``watch`` for the article, unless the story has one; returns 1 or 0.
     Call inside the article's write transaction."""
     cursor = db.execute(
-        "insert or ignore into alerts (watch, article_id, story_id, created, status, snippets) "
-        "values (?, ?, ?, ?, 'pending', ?)",
-        [watch, article_id, story_id, created, json.dumps(snippets, ensure_ascii=False)],
+        "insert or ignore into alerts "
+        "(watch, article_id, story_id, created, status, snippets, terms) "
+        "values (?, ?, ?, ?, 'pending', ?, ?)",
+        [
+            watch,
+            article_id,
+            story_id,
+            created,
+            json.dumps(snippets, ensure_ascii=False),
+            json.dumps(list(terms), ensure_ascii=False),
+        ],
     )
     return int(cursor.rowcount)
 

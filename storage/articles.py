@@ -16,10 +16,11 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -347,35 +348,37 @@ def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = 
     return row[0] > isoformat(cutoff)
 
 
-def search_articles(db: Database, query: str, limit: int = 20) -> list[dict]:
-    """Full-text search over title and text; every word of ``query`` must appear."""
-    words = [w for w in re.findall(r"[\w][\w'-]*", query) if w]
-    if not words:
-        return []
-    match = " ".join('"{}"'.format(w.replace('"', "")) for w in words)
-    sql = (
-        "select a.id, a.story_id, a.url, a.outlet, a.title, a.published, a.first_seen, "
-        "snippet(articles_fts, 1, '[', ']', '…', 12) as snippet "
-        "from articles_fts join articles a on a.id = articles_fts.rowid "
-        "where articles_fts match ? order by rank limit ?"
-    )
-    return list(db.query(sql, [match, limit]))
-
-
-def watch_candidates(db: Database, fts_match: str | None, limit: int) -> list[dict]:
+def watch_candidates(db: Database, fts_match: str | None, page: int = 500) -> Iterator[dict]:
     """Stored articles newest first (published, else first seen): those the full-text
-    expression ``fts_match`` finds, or all when it is None; up to ``limit``."""
-    columns = "a.id, a.url, a.outlet, a.title, a.published, a.first_seen, a.language, a.text"
-    order = "order by coalesce(a.published, a.first_seen) desc"
+    expression ``fts_match`` finds, or all when it is None; read ``page`` rows at a time."""
+    columns = (
+        "a.id, a.story_id, a.url, a.outlet, a.title, a.published, a.first_seen, a.language, a.text"
+    )
+    order = "order by coalesce(a.published, a.first_seen) desc, a.id desc"
     if fts_match:
-        return list(
-            db.query(
-                f"select {columns} from articles_fts join articles a on a.id = articles_fts.rowid "
-                f"where articles_fts match ? {order} limit ?",
-                [fts_match, limit],
-            )
+        sql = (
+            f"select {columns} from articles_fts join articles a on a.id = articles_fts.rowid "
+            f"where articles_fts match ? {order} limit ? offset ?"
         )
-    return list(db.query(f"select {columns} from articles a {order} limit ?", [limit]))
+        params: list[Any] = [fts_match]
+    else:
+        sql, params = f"select {columns} from articles a {order} limit ? offset ?", []
+    offset = 0
+    while True:
+        rows = list(db.query(sql, [*params, page, offset]))
+        yield from rows
+        if len(rows) < page:
+            return
+        offset += page
+
+
+def count_candidates(db: Database, fts_match: str | None) -> int:
+    """How many articles :func:`watch_candidates` yields."""
+    if fts_match:
+        sql, params = "select count(*) from articles_fts where articles_fts match ?", [fts_match]
+    else:
+        sql, params = "select count(*) from articles", []
+    return int(db.execute(sql, params).fetchone()[0])
 
 
 def story_of_article(db: Database, article_id: int) -> int | None:

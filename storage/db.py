@@ -246,6 +246,13 @@ def m009_source_cache(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_alert_terms(db: Database) -> None:
+    # Which watched terms an alert's article holds and how often: [[term, count], ...], the
+    # rarest first; the email and `alerts` show them.
+    db.table("alerts").add_column("terms", str, not_null_default="[]")
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

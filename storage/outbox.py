@@ -122,11 +122,13 @@ def notice(db: Database, email_id: int) -> tuple[str, str]:
 
 def email_articles(db: Database, email_id: int) -> list[dict[str, Any]]:
     """The articles an alert email carries, newest first: title, url, outlet, date (published
-    else first seen), snippets (JSON), the story's outlets (JSON) and the article's doubt."""
+    else first seen), snippets and terms (JSON), the story's outlets (JSON) and the article's
+    doubt."""
     return list(
         db.query(
             "select a.title, a.url, a.outlet, coalesce(a.published, a.first_seen) as date, "
-            "l.snippets, s.outlets, a.doubt from alerts l join articles a on a.id = l.article_id "
+            "l.snippets, l.terms, s.outlets, a.doubt "
+            "from alerts l join articles a on a.id = l.article_id "
             "left join stories s on s.id = a.story_id where l.email_id = ? "
             "order by coalesce(a.published, a.first_seen) desc, l.id",
             [email_id],
@@ -191,7 +193,7 @@ def list_alerts(
     sql = (
         "select l.id, l.created, l.watch, l.status, l.attempts, l.sent_at, l.last_error, "
         "e.next_attempt, a.id as article_id, a.story_id, a.outlet, a.title, a.url, a.published, "
-        "l.snippets "
+        "l.snippets, l.terms "
         "from alerts l join articles a on a.id = l.article_id "
         "left join emails e on e.id = l.email_id "
         + ("where " + " and ".join(where) if where else "")
@@ -200,6 +202,7 @@ def list_alerts(
     rows = list(db.query(sql, [*params, limit]))
     for row in rows:
         row["snippets"] = json.loads(row["snippets"] or "[]")
+        row["terms"] = json.loads(row["terms"] or "[]")
     return rows
 
 

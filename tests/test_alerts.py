@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -518,3 +519,53 @@ def test_tls_starttls_when_offered_and_smtps(setup: Path, tmp_path: Path, scheme
     assert json.loads(result.stdout)["emails_sent"] == 3, errors
     assert logins and logins[0] == b"watcher"
     assert len(handler.messages) == 4
+
+
+def test_an_alert_email_shows_why_it_matched_and_files_itself(
+    tmp_path: Path, smtp: tuple[Handler, int]
+) -> None:
+    """Snippets show every matched term, the rarest first, never the title; the email lists the
+    terms and counts, carries List-Id and List-Unsubscribe, gives its dates in the watch's time
+    zone with the zone shown, and each article's link once."""
+    handler, port = smtp
+    watches = f"""
+[[watches]]
+name = "Iran deal"
+query = "snapback OR (sanctions Iran -Venezuela)"
+email = "{ANALYST}"
+timezone = "Asia/Tehran"
+max_age = "10000d"
+"""
+    config = tmp_path / "w.toml"
+    config.write_text(
+        config_text(tmp_path, watches, email_extra='operator = "desk@example.org"'),
+        encoding="utf-8",
+    )
+    assert wirewatch("--config", str(config), "replay", str(SITE)).returncode == 0
+    sent = wirewatch(
+        "--config", str(config), "notify", WIREWATCH_SMTP_URL=f"smtp://127.0.0.1:{port}"
+    )
+    assert sent.returncode == 0, sent.stderr
+    by_title = {m["Subject"].split(": ", 1)[1]: m for m in handler.messages}
+    message = by_title["Russia voices commitment to military cooperation with Iran"]
+    assert message["List-Id"] == '"Iran deal" <iran-deal.wirewatch.example.org>'
+    assert message["List-Unsubscribe"].startswith("<mailto:desk@example.org?subject=")
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Matched: snapback (2), sanctions (7), Iran (10)" in plain
+    passages = [line.strip() for line in plain.splitlines() if line.startswith("  ")]
+    # The rarest term first, and each term in a passage of its own; none is the title.
+    assert "*snapback*" in passages[0]
+    assert any("*sanctions*" in p for p in passages) and any("*Iran*" in p for p in passages)
+    assert not any("Russia voices commitment" in p for p in passages)
+    # Tehran is UTC+03:30, and the zone is shown.
+    assert re.search(r"tehrantimes · \d{4}-\d\d-\d\d \d\d:\d\d \+0330", plain), plain
+    url = re.search(r"https://www\.tehrantimes\.com/\S+", plain).group()  # type: ignore[union-attr]
+    assert plain.count(url) == 1 and html.count(url) == 1
+    # The query once, at the foot, beside the watch's name.
+    assert plain.count("snapback OR (sanctions Iran -Venezuela)") == 1
+    assert 'Watch "Iran deal": snapback OR (sanctions Iran -Venezuela)' in plain
+    # `alerts` says the same.
+    listed = wirewatch("--config", str(config), "alerts")
+    assert "matched: snapback (2), sanctions (7), Iran (10)" in listed.stdout
+    assert re.search(r"article \d+ · story \d+", listed.stdout)

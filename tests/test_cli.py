@@ -87,9 +87,65 @@ def test_search_after_replay(tmp_path):
     result = wirewatch("--config", str(config), "search", "S-400", "--json")
     hits = [json.loads(line) for line in result.stdout.splitlines()]
     assert {h["outlet"] for h in hits} == {"tehrantimes.com", "english.almayadeen.net"}
-    assert all("[S-400]" in h["snippet"] or "[S]" in h["snippet"] for h in hits)
+    assert all(["S-400", True] in h["snippets"][0] for h in hits)
+    assert all(h["terms"] == [["S-400", 1]] for h in hits)
     plain = wirewatch("--config", str(config), "search", "snapback")
     assert "Russia voices commitment" in plain.stdout
+    assert "matched: snapback (2)" in plain.stdout
+    # The id shown leads to the article's story.
+    article = re.search(r"article (\d+) · story (\d+)", plain.stdout)
+    assert article, plain.stdout
+    story = wirewatch("--config", str(config), "story", article.group(1), "--article")
+    assert story.returncode == 0 and f"story {article.group(2)}:" in story.stdout
+    bad = wirewatch("--config", str(config), "search", "(S-400")
+    assert bad.returncode == 2 and "never closed" in bad.stderr
+
+
+def test_search_and_a_watch_find_the_same_articles(tmp_path):
+    """``search`` answers with the watch matcher: on the fixture archive it finds exactly the
+    articles a watch with the same query matches, each checked here against every article."""
+    from alerts.query import parse_query
+    from alerts.watches import Watch, document
+    from extractors.article import Article
+    from storage.articles import articles_by_date
+    from storage.db import open_db
+
+    config = tmp_path / "w.toml"
+    config.write_text(f'[storage]\ndatabase = "{tmp_path / "s.db"}"\n')
+    assert wirewatch("--config", str(config), "replay", str(SITE)).returncode == 0
+    db = open_db(tmp_path / "s.db")
+    stored = [(row, db["articles"].get(row["id"])) for row in articles_by_date(db)]
+    queries = [
+        '"arms embargo"',
+        "S-400 OR snapback",
+        "sanction*",
+        "S-400 Iran -Venezuela",
+        "S400",
+        "snapback OR (sanctions Iran -Venezuela)",
+        "outlet:presstv.ir Lavrov",
+        "site:tehrantimes.com Iran",
+        "lang:en -Iran",
+    ]
+    for query in queries:
+        watch = Watch("w", parse_query(query))
+        expected = set()
+        for row, full in stored:
+            article = Article(
+                row["url"],
+                row["url"],
+                row["title"],
+                None,
+                None,
+                full["language"],
+                None,
+                row["text"],
+            )
+            if watch.matches(document(article, row["outlet"])):
+                expected.add(row["id"])
+        result = wirewatch("--config", str(config), "search", query, "--json", "--limit", "500")
+        found = {json.loads(line)["id"] for line in result.stdout.splitlines()}
+        assert found == expected, query
+        assert expected or query in {'"arms embargo"', "lang:en -Iran"}, query
 
 
 def test_config_error_is_one_clear_line(tmp_path):

@@ -6,7 +6,13 @@ import pytest
 from conftest import PAGES, SITE
 
 from extractors.article import extract_article
-from storage.articles import search_articles, should_fetch, store_article, text_hash
+from storage.articles import (
+    count_candidates,
+    should_fetch,
+    store_article,
+    text_hash,
+    watch_candidates,
+)
 from storage.db import open_db, write_transaction
 
 
@@ -53,6 +59,7 @@ def test_schema_is_migrated_once(db_path):
         "m007_monitor_heartbeat",
         "m008_run_lag",
         "m009_source_cache",
+        "m010_alert_terms",
     ]
 
 
@@ -127,14 +134,14 @@ def test_a_crash_inside_store_article_rolls_back(fresh_db, article, monkeypatch)
     assert store_article(fresh_db, article, "ifpnews").outcome == "new"
 
 
-def test_full_text_search(fresh_db, article):
+def test_full_text_candidates(fresh_db, article):
     store_article(fresh_db, article, "ifpnews")
-    hits = search_articles(fresh_db, "S-300")
+    hits = list(watch_candidates(fresh_db, '"s 300"'))
     assert [h["outlet"] for h in hits] == ["ifpnews"]
-    assert "[S-300]" in hits[0]["snippet"] or "[S]" in hits[0]["snippet"]
-    assert search_articles(fresh_db, "Rosoboronexport Mikheev")
-    assert search_articles(fresh_db, "snapback") == []
-    assert search_articles(fresh_db, '"') == []
+    assert count_candidates(fresh_db, '"s 300"') == 1
+    assert list(watch_candidates(fresh_db, '"rosoboronexport" AND "mikheev"'))
+    assert list(watch_candidates(fresh_db, '"snapback"')) == []
+    assert len(list(watch_candidates(fresh_db, None))) == count_candidates(fresh_db, None) == 1
 
 
 def test_should_fetch_honours_the_recheck_window(fresh_db, article):

@@ -370,22 +370,56 @@ def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool, jobs: int) -> N
 
 @cli.command()
 @click.argument("query")
+@click.option(
+    "--outlet", "outlets", multiple=True, help="Only this outlet's articles (repeatable)."
+)
 @click.option("--limit", default=20, show_default=True, help="Most results to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON lines.")
 @pass_context
-def search(ctx: _Context, query: str, limit: int, as_json: bool) -> None:
-    """Search stored articles (every word of QUERY must appear in title or text)."""
-    from storage.articles import search_articles
+def search(ctx: _Context, query: str, outlets: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Search stored articles with a watch query, newest first.
 
-    rows = search_articles(ctx.open_db(), query, limit)
+    QUERY is written as a watch's query (S-400 Iran, "arms deal", S-400 OR S-300, -rumour,
+    sanction*, outlet:NAME, site:DOMAIN, lang:CODE) and finds exactly the articles such a
+    watch would have alerted on. Each result shows its article id, which `story ID --article`
+    and the browser's /-/article/ID page take.
+    """
+    from alerts.backfill import find_articles
+    from alerts.query import QueryError, parse_query
+    from wirewatch.progress import Progress
+
+    try:
+        node = parse_query(query)
+    except QueryError as exc:
+        raise WirewatchError(f"bad query {query!r}: {exc}") from None
+    with Progress(None, "search", "articles", enabled=not as_json) as progress:
+        rows = find_articles(ctx.open_db(), node, frozenset(outlets), limit, progress)
+    _print_found(rows, as_json)
+    if not rows and not as_json:
+        click.echo("no match", err=True)
+
+
+def _print_found(rows: list[dict], as_json: bool) -> None:
+    """Articles found by ``search`` or ``backfill``: date, outlet, title; ids and link; the
+    terms matched; the snippets."""
     for row in rows:
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            click.echo(f"{row['published'] or row['first_seen']}  {row['outlet']}  {row['title']}")
-            click.echo(f"    {row['url']}  (story {row['story_id']})\n    {row['snippet']}")
-    if not rows and not as_json:
-        click.echo("no match", err=True)
+            continue
+        click.echo(f"{row['published'] or row['first_seen']}  {row['outlet']}  {row['title']}")
+        _print_why(row, row["id"])
+
+
+def _print_why(row: dict, article_id: int) -> None:
+    """An article's ids and link, the terms it matched (how often), its snippets."""
+    from alerts.watches import snippet_text
+
+    click.echo(f"    article {article_id} · story {row['story_id']} · {row['url']}")
+    if row["terms"]:
+        terms = ", ".join(f"{term} ({count})" for term, count in row["terms"])
+        click.echo(f"    matched: {terms}")
+    for snippet in row["snippets"]:
+        click.echo(f"    {snippet_text([tuple(piece) for piece in snippet])}")
 
 
 @cli.command()
@@ -475,7 +509,6 @@ def alerts(
 ) -> None:
     """List alerts, newest first, with their delivery status."""
     from alerts.outbox import list_alerts
-    from alerts.watches import snippet_text
 
     rows = list_alerts(ctx.open_db(), watch_name, status, limit)
     for row in rows:
@@ -487,11 +520,9 @@ def alerts(
             state += f" (attempt {row['attempts']}, next {row['next_attempt']})"
         elif row["status"] == "sent":
             state += f" {row['sent_at']}"
-        click.echo(f"#{row['id']} {row['created']}  [{row['watch']}]  {state}")
-        click.echo(f"    {row['outlet']}: {row['title']}  (story {row['story_id']})")
-        click.echo(f"    {row['url']}")
-        for snippet in row["snippets"]:
-            click.echo(f"    {snippet_text([tuple(piece) for piece in snippet])}")
+        click.echo(f"alert {row['id']} {row['created']}  [{row['watch']}]  {state}")
+        click.echo(f"    {row['outlet']}: {row['title']}")
+        _print_why(row, row["article_id"])
         if row["last_error"]:
             click.echo(f"    last error: {row['last_error']}")
     if not rows and not as_json:
@@ -558,7 +589,6 @@ def _user_agent(ctx: _Context) -> str:
 def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
     """List the stored articles WATCH matches, newest first (no alerts are raised)."""
     from alerts.backfill import backfill as run_backfill
-    from alerts.watches import snippet_text
     from wirewatch.progress import Progress
 
     try:
@@ -570,14 +600,7 @@ def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
         ) from None
     with Progress(None, "backfill", "articles", enabled=not as_json) as progress:
         rows = run_backfill(ctx.open_db(), watch_config, limit, progress)
-    for row in rows:
-        if as_json:
-            click.echo(json.dumps(row, ensure_ascii=False))
-            continue
-        click.echo(f"{row['published'] or row['first_seen']}  {row['outlet']}  {row['title']}")
-        click.echo(f"    {row['url']}")
-        for snippet in row["snippets"]:
-            click.echo(f"    {snippet_text(snippet)}")
+    _print_found(rows, as_json)
     if not rows and not as_json:
         click.echo("no stored article matches", err=True)
 
