@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -59,9 +59,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field
 
+from alerts.channels import transport
 from alerts.config import AlertSettings
 from alerts.health import check_outlet, quarantine
-from alerts.mail import transport
 from alerts.outbox import notify as deliver
 from core.errors import WirewatchError
 from core.fields import Count, Interval, Seconds, Section
@@ -117,6 +117,9 @@ class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):
 
     @property
     def smtp_url(self) -> str: ...
+
+    @property
+    def environment(self) -> Mapping[str, str]: ...
 
 
 #: Reads and validates the config file again (SIGHUP, a saved file); raises if it cannot.
@@ -248,7 +251,9 @@ class Monitor:
             report = deliver(
                 db,
                 config,
-                transport(config.maildir_path(), config.email.sender, config.smtp_url),
+                transport(
+                    config.maildir_path(), config.email.sender, config.smtp_url, config.environment
+                ),
                 config.database_path(self.db),
             )
         except (OSError, sqlite3.Error, WirewatchError) as exc:

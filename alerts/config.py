@@ -14,7 +14,10 @@ from core.fields import Count, Interval, Number, Seconds, Section
 class WatchConfig(Section):
     name: str
     query: str
-    email: list[str]
+    email: list[str] = []
+    #: Apprise URLs (slack://${SLACK_TOKENS}, tgram://…, ntfy://…, json://host/path…): secrets
+    #: written ${NAME}, filled in from the environment when a message goes out.
+    notify: list[str] = []
     mode: Literal["immediate", "digest"] = "immediate"
     at: str | None = None
     every: Interval | None = None
@@ -29,7 +32,7 @@ class WatchConfig(Section):
             raise ValueError("a watch name is 1 to 80 printable characters")
         return value
 
-    @field_validator("email", mode="before")
+    @field_validator("email", "notify", mode="before")
     @classmethod
     def _one_or_more(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -37,7 +40,14 @@ class WatchConfig(Section):
     @field_validator("email")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
-        return _check_addresses(value, required=True)
+        return _check_addresses(value)
+
+    @field_validator("notify")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        from alerts.channels import check_channel
+
+        return [check_channel(url) for url in value]
 
     @field_validator("at")
     @classmethod
@@ -71,6 +81,10 @@ class WatchConfig(Section):
 
     @model_validator(mode="after")
     def _mode(self) -> WatchConfig:
+        if not self.email and not self.notify:
+            raise ValueError(
+                f"watch {self.name!r}: give email (addresses) or notify (Apprise URLs), or both"
+            )
         if self.mode == "digest" and self.at is None and self.every is None:
             raise ValueError(
                 f'watch {self.name!r}: a digest needs at (e.g. "08:00") or every (e.g. "6h")'
@@ -86,9 +100,7 @@ _TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 
 
-def _check_addresses(value: list[str], required: bool = False) -> list[str]:
-    if required and not value:
-        raise ValueError("give at least one address")
+def _check_addresses(value: list[str]) -> list[str]:
     for address in value:
         if not _ADDRESS.match(address):
             raise ValueError(f"not an email address: {address!r}")

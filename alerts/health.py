@@ -30,11 +30,10 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from alerts.config import AlertSettings, HealthConfig
-from alerts.outbox import message_id_for
+from alerts.outbox import operator_notice
 from extractors.dates import isoformat
 from storage.db import write_transaction
 from storage.health import record_health
-from storage.outbox import new_email
 from storage.runs import recent_runs, run_problems
 
 logger = logging.getLogger(__name__)
@@ -140,22 +139,8 @@ def health_message(change: Change) -> tuple[str, str]:
 
 
 def _queue_email(db: Database, config: AlertSettings, change: Change, stamp: str) -> None:
-    if not config.email.operator:
-        logger.warning(
-            "No [email] operator configured: nobody is told that %(outlet)s is %(state)s",
-            {"outlet": change.outlet, "state": change.state},
-        )
-        return
     subject, body = health_message(change)
-    new_email(
-        db,
-        watch="",
-        kind="health",
-        created=stamp,
-        message_id=message_id_for(config),
-        subject=subject,
-        body=body,
-    )
+    operator_notice(db, config, subject, body, stamp)
 
 
 def _streak(runs: list[dict], test: Callable[[dict], bool]) -> int:

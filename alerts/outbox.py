@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from alerts.channels import is_channel
 from alerts.config import AlertSettings, WatchConfig
 from alerts.mail import (
     DeliveryError,
@@ -43,6 +44,7 @@ from alerts.mail import (
     local_date,
 )
 from extractors.dates import isoformat
+from storage import channels as channels_store
 from storage import outbox as store
 from storage.db import write_transaction
 from storage.outbox import FAILED, PENDING, SENT, list_alerts
@@ -107,8 +109,16 @@ def notify(
             logger.info("Another notify is running on %s; nothing to do here", database)
             return report
         report.planned = plan(db, config, now)
+        before = store.last_email_id(db)
+        # What failed in this run, tried again in the next: "mail" (the SMTP connection) or a
+        # channel's URL. One failure per channel and run: a dead webhook costs one timeout a run.
+        down: set[str] = set()
         try:
-            _send_due(db, config, transport, now, report)
+            _send_due(db, config, transport, now, report, down)
+            # The operator hears of a channel that failed or recovered in this very run.
+            notices = {due.id for due in store.due_emails(db, now) if due.id > before}
+            if notices:
+                _send_due(db, config, transport, now, report, down, notices)
         finally:
             transport.close()
     report.waiting = store.waiting(db, now)
@@ -191,10 +201,19 @@ def last_occurrence(at: str, zone: str, now: datetime) -> datetime:
 
 
 def _send_due(
-    db: Database, config: AlertSettings, transport: Transport, now: datetime, report: NotifyReport
+    db: Database,
+    config: AlertSettings,
+    transport: Transport,
+    now: datetime,
+    report: NotifyReport,
+    down: set[str],
+    only: set[int] | None = None,
 ) -> None:
+    """Deliver the due emails (``only`` these, if given)."""
     watches = {watch.name: watch for watch in config.watches}
     for due in store.due_emails(db, now):
+        if only is not None and due.id not in only:
+            continue
         email_id, name, kind, message_id = due.id, due.watch, due.kind, due.message_id
         if kind == "health":
             prepared = _notice(db, config, email_id, message_id, now)
@@ -207,12 +226,14 @@ def _send_due(
         recipients, build, alerts = prepared
         delivered = due.delivered
         label = f"{email_id} ({name or 'operator'}, {kind})"
-        error, stopped = _deliver(db, transport, email_id, label, recipients, delivered, build)
+        error = _deliver(db, config, transport, email_id, label, recipients, delivered, build, down)
         if all(recipient in delivered for recipient in recipients):
             store.finish_email(db, email_id, SENT, None, now)
             report.emails_sent += 1
             report.alerts_sent += alerts
-        elif error is not None and error.permanent and not stopped:
+        elif error is None:
+            continue  # only recipients behind a transport that is down: untouched until next run
+        elif error.permanent and not error.stop:
             store.finish_email(db, email_id, FAILED, str(error), now)
             report.failed += 1
         else:
@@ -221,8 +242,6 @@ def _send_due(
             when = now + timedelta(seconds=delay)
             store.retry_email(db, email_id, attempts, str(error), when)
             report.retrying += 1
-        if stopped:
-            break
 
 
 #: Who gets an email, how its message is built for one of them, and how many alerts it carries;
@@ -258,7 +277,7 @@ def _alert_email(
             unsubscribe=unsubscribe_header(config, watch.name),
         )
 
-    return watch.email, build, len(items) + more
+    return [*watch.email, *watch.notify], build, len(items) + more
 
 
 def unsubscribe_header(config: AlertSettings, watch: str) -> str:
@@ -296,38 +315,108 @@ def _notice(
 
 def _deliver(
     db: Database,
+    config: AlertSettings,
     transport: Transport,
     email_id: int,
     label: str,
     recipients: list[str],
     delivered: set[str],
     build: Callable[[str], EmailMessage],
-) -> tuple[DeliveryError | None, bool]:
+    down: set[str],
+) -> DeliveryError | None:
     """Send to each recipient not yet in ``delivered``, committing each acceptance at once.
 
-    Returns the worst error (a permanent one over a temporary one) and whether the connection
-    failed, which stops this notify run.
+    A recipient behind something in ``down`` (the SMTP connection, or the channel itself,
+    failed earlier in this run) is left for the next run; such a failure adds to ``down``.
+    Returns the worst error (a permanent one over a temporary one), None if none was met.
     """
     error: DeliveryError | None = None
     for recipient in recipients:
-        if recipient in delivered:
+        channel = is_channel(recipient)
+        route = recipient if channel else "mail"
+        if recipient in delivered or route in down:
             continue
         try:
             transport.send(build(recipient), recipient)
         except DeliveryError as exc:
             logger.warning(
-                "Email %(label)s to %(to)s not delivered: %(error)s",
-                {"label": label, "to": recipient, "error": exc},
+                "%(what)s %(label)s to %(to)s not delivered: %(error)s",
+                {
+                    "what": "Message" if channel else "Email",
+                    "label": label,
+                    "to": recipient,
+                    "error": exc,
+                },
             )
             if error is None or exc.permanent:
                 error = exc
-            if exc.stop:
-                return error, True
+            if exc.stop or (channel and not exc.permanent):
+                down.add(route)
+            if channel:
+                _channel_failed(db, config, recipient, str(exc))
             continue
         delivered.add(recipient)
         store.record_delivered(db, email_id, delivered)
-        logger.info("Email %(label)s delivered to %(to)s", {"label": label, "to": recipient})
-    return error, False
+        if channel:
+            _channel_delivered(db, config, recipient)
+        logger.info(
+            "%(what)s %(label)s delivered to %(to)s",
+            {"what": "Message" if channel else "Email", "label": label, "to": recipient},
+        )
+    return error
+
+
+def _channel_failed(db: Database, config: AlertSettings, url: str, error: str) -> None:
+    """Count a failed delivery to a channel; at ``[health] failures`` in a row, tell the
+    operator (once, until it delivers again)."""
+    stamp = isoformat(datetime.now(UTC))
+    with write_transaction(db):
+        failures, reported = channels_store.record_failure(db, url, error, stamp)
+        if failures >= config.health.failures and not reported:
+            channels_store.set_reported(db, url, True)
+            operator_notice(
+                db,
+                config,
+                f"[wirewatch] channel {url} is failing",
+                f"The alert channel {url} has failed {failures} times in a row; the last "
+                f"error: {error}.\n\nIts messages wait in the outbox and are retried with "
+                "backoff; `wirewatch alerts --status pending` lists them.\n"
+                "You will get one more email when it delivers again.\n",
+                stamp,
+            )
+
+
+def _channel_delivered(db: Database, config: AlertSettings, url: str) -> None:
+    """A channel delivered: its failure count restarts, and if it had been reported failing,
+    the operator is told it works again."""
+    stamp = isoformat(datetime.now(UTC))
+    with write_transaction(db):
+        if channels_store.record_success(db, url, stamp):
+            operator_notice(
+                db,
+                config,
+                f"[wirewatch] channel {url} delivers again",
+                f"The alert channel {url} delivers again.\n",
+                stamp,
+            )
+
+
+def operator_notice(
+    db: Database, config: AlertSettings, subject: str, body: str, stamp: str
+) -> None:
+    """Queue an email to every ``[email] operator``; without one, say so in the log."""
+    if not config.email.operator:
+        logger.warning("No [email] operator configured: nobody gets %(what)r", {"what": subject})
+        return
+    store.new_email(
+        db,
+        watch="",
+        kind="health",
+        created=stamp,
+        message_id=message_id_for(config),
+        subject=subject,
+        body=body,
+    )
 
 
 def _items(db: Database, email_id: int, limit: int, zone: str) -> tuple[list[Item], int]:

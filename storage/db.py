@@ -253,6 +253,25 @@ def m010_alert_terms(db: Database) -> None:
     db.table("alerts").add_column("terms", str, not_null_default="[]")
 
 
+@migrations()
+def m011_channel_health(db: Database) -> None:
+    # Each alert channel's (Apprise URL, as written) failures in a row, the last error, and
+    # whether the operator was told (storage/channels.py).
+    db.table("channel_health").create(
+        {
+            "url": str,
+            "failures": int,
+            "since": str,
+            "last_error": str,
+            "reported": int,
+            "checked": str,
+        },
+        pk="url",
+        not_null={"failures", "reported"},
+        defaults={"failures": 0, "reported": 0},
+    )
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -103,6 +103,11 @@ def due_emails(db: Database, now: datetime) -> list[DueEmail]:
     ]
 
 
+def last_email_id(db: Database) -> int:
+    """The id of the newest email, 0 if none."""
+    return int(db.execute("select coalesce(max(id), 0) from emails").fetchone()[0])
+
+
 def waiting(db: Database, now: datetime) -> int:
     """Pending emails not yet due for a retry."""
     (count,) = db.execute(

@@ -60,6 +60,7 @@ def test_schema_is_migrated_once(db_path):
         "m008_run_lag",
         "m009_source_cache",
         "m010_alert_terms",
+        "m011_channel_health",
     ]
 
 

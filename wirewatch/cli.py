@@ -476,7 +476,7 @@ def notify(ctx: _Context, as_json: bool) -> None:
     Sends over $WIREWATCH_SMTP_URL (smtp://user:pass@host:port or smtps://...), else writes the
     messages into the [email] maildir folder. Safe to run at any time and more than once.
     """
-    from alerts.mail import transport
+    from alerts.channels import transport
     from alerts.outbox import notify as run_notify
 
     config = ctx.config
@@ -484,7 +484,7 @@ def notify(ctx: _Context, as_json: bool) -> None:
     report = run_notify(
         db,
         config,
-        transport(config.maildir_path(), config.email.sender, config.smtp_url),
+        transport(config.maildir_path(), config.email.sender, config.smtp_url, config.environment),
         ctx.db_path,
     )
     if as_json:

@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,11 @@ class Config(Section):
     def smtp_url(self) -> str:
         """``$WIREWATCH_SMTP_URL``: SMTP credentials live in the environment, never the file."""
         return os.environ.get(SMTP_URL, "")
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """Where the ``${NAME}`` secrets of ``notify`` URLs are read: the environment."""
+        return os.environ
 
     def maildir_path(self) -> Path:
         """``[email] maildir``, relative to the config file's folder."""

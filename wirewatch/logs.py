@@ -38,6 +38,12 @@ def setup_logging(level: int, log_format: str = "text", verbose: int = 0) -> Non
     logging.basicConfig(level=level, format=TEXT_FORMAT)
     for name in THIRD_PARTY:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
+    # Apprise warns of each failed delivery; the outbox logs it once, with the message and the
+    # channel as configured (never its secrets). Its lines still reach the delivery's result
+    # (the level stays WARNING): they just do not reach the log a second time.
+    apprise = logging.getLogger("apprise")
+    apprise.setLevel(logging.NOTSET if verbose else logging.WARNING)
+    apprise.propagate = bool(verbose)
     for handler in logging.root.handlers:
         handler.setLevel(level)
         if log_format == "json":
