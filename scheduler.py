@@ -807,15 +807,19 @@ class WorkerPool:
                 worker = serving[zlib.crc32(site.encode()) % len(serving)]
             else:
                 worker = min(serving, key=lambda w: w.load)
-            if worker.runs + 1 >= self.recycle:
+            # Chosen and sent under the lock: no run reaches a worker after its drain (another
+            # thread's run might otherwise be told to a worker already draining, which exits
+            # without it).
+            recycle = worker.runs + 1 >= self.recycle
+            if recycle:
                 worker.draining = True  # after this run; the main thread starts a fresh one
                 logger.info(
                     "Crawl worker %(pid)d has served %(runs)d runs: a fresh one takes its place",
                     {"pid": worker.pid, "runs": worker.runs + 1},
                 )
-        future = worker.submit(token, outlet, deadline)
-        if worker.draining:
-            worker.drain()
+            future = worker.submit(token, outlet, deadline)
+            if recycle:
+                worker.drain()
         if future is None:
             return Outcome(worker.pid, None, error="its crawl worker did not take the run")
         try:

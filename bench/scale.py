@@ -280,7 +280,10 @@ def run_case(
             if started <= published <= ended - every
         }
         settle_until = time.monotonic() + settle
-        while mailed_items(db, outlets, ended) < expected and time.monotonic() < settle_until:
+        while (
+            not expected <= mailed_items(db, outlets, time.time())
+            and time.monotonic() < settle_until
+        ):
             time.sleep(5)
         settled = time.time() - ended
         monitor.send_signal(signal.SIGTERM)

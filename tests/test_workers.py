@@ -181,6 +181,10 @@ def test_twisted_errors_in_a_worker_are_log_lines_but_scrapys_close_race_is_drop
         "route_twisted_logs()\n"
         "try:\n    raise AlreadyCalledError()\n"
         "except AlreadyCalledError:\n    log.err(None, 'while handling timed call')\n"
+        # The reactor's own path (runUntilCurrent): the traceback travels as exc_info.
+        "from twisted.logger import Logger\n"
+        "try:\n    raise AlreadyCalledError()\n"
+        "except AlreadyCalledError:\n    Logger().failure('while handling timed call')\n"
         "try:\n    raise ValueError('a real one')\n"
         "except ValueError:\n    log.err(None, 'while handling timed call')\n"
     )

@@ -109,7 +109,9 @@ class Worker:
         except (ValueError, KeyError, TypeError):
             logger.error("worker: not a message: %(line)r", {"line": line[:200]})
             return
-        if op == "run" and not self.draining:
+        if op == "run":
+            # Even while draining: the monitor sends none after a drain, but one that came
+            # would be run rather than dropped (the worker exits when its last run ends).
             self.start(str(message["id"]), str(message["outlet"]), float(message["deadline"]))
         elif op == "drain":
             self.draining = True
@@ -209,8 +211,13 @@ class _CloseRace(logging.Filter):
     crawler is closed either way; a long-lived worker closes one a run."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()  # Twisted puts the traceback in the message
-        return not ("timed call" in message and "AlreadyCalledError" in message)
+        message = record.getMessage()
+        # The traceback is in the message (Twisted's text) or in exc_info (STDLibLogObserver).
+        error = record.exc_info[0] if record.exc_info else None
+        called = "AlreadyCalledError" in message or (
+            error is not None and error.__name__ == "AlreadyCalledError"
+        )
+        return not ("timed call" in message and called)
 
 
 def route_twisted_logs() -> None:
