@@ -393,6 +393,8 @@ def trace(db: Path, outlet: int, number: int) -> str:
         if not article
         else "stored, no alert"
         if not alert
+        else f"alert {alert[0]} sent {alert[1]}"
+        if alert[1]
         else f"alert {alert[0]} unsent after {alert[2]} attempts"
     )
     return f"o{outlet}/{number}: {state}; last run {last}"
