@@ -569,3 +569,29 @@ max_age = "10000d"
     listed = wirewatch("--config", str(config), "alerts")
     assert "matched: snapback (2), sanctions (7), Iran (10)" in listed.stdout
     assert re.search(r"article \d+ · story \d+", listed.stdout)
+
+
+def test_a_watch_as_an_atom_feed(setup: Path, tmp_path: Path) -> None:
+    """`wirewatch feed WATCH` is valid Atom: feedparser reads back every alert's link, title,
+    outlet, terms and highlighted snippets."""
+    import feedparser
+
+    wirewatch("--config", str(setup), "replay", str(SITE))
+    alerts = [a for a in alerts_of(setup) if a["watch"] == "S-400"]
+    out = tmp_path / "s400.atom"
+    made = wirewatch("--config", str(setup), "feed", "S-400", "-o", str(out))
+    assert made.returncode == 0, made.stderr
+    parsed = feedparser.parse(out.read_bytes())
+    assert not parsed.bozo, parsed.bozo_exception
+    assert parsed.version == "atom10" and parsed.feed.title == "wirewatch: S-400"
+    assert sorted(e.link for e in parsed.entries) == sorted(a["url"] for a in alerts)
+    assert len(alerts) == 2
+    for entry in parsed.entries:
+        assert entry.author in {"tehrantimes", "english.almayadeen.net"}
+        assert [tag.term for tag in entry.tags] == ["S-400"]
+        assert "<strong>S-400</strong>" in entry.summary
+        assert entry.id.startswith("urn:wirewatch:watch:S-400:alert:")
+    printed = wirewatch("--config", str(setup), "feed", "S-400", "--limit", "1")
+    assert len(feedparser.parse(printed.stdout).entries) == 1
+    unknown = wirewatch("--config", str(setup), "feed", "nope")
+    assert unknown.returncode == 2 and "no watch 'nope'" in unknown.stderr

@@ -581,6 +581,39 @@ def _user_agent(ctx: _Context) -> str:
     return CrawlConfig().user_agent
 
 
+def _watch(ctx: _Context, name: str) -> Any:
+    """The configured watch called ``name``; exit 2 naming the known ones if there is none."""
+    try:
+        return ctx.config.watch(name)
+    except KeyError:
+        known = ", ".join(repr(w.name) for w in ctx.config.watches) or "none"
+        raise WirewatchError(f"no watch {name!r} in {ctx.config_file} (known: {known})") from None
+
+
+@cli.command()
+@click.argument("watch_name", metavar="WATCH")
+@click.option("--limit", default=50, show_default=True, help="Most alerts in the feed.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write it here."
+)
+@pass_context
+def feed(ctx: _Context, watch_name: str, limit: int, output: Path | None) -> None:
+    """Print WATCH's latest alerts as an Atom feed, for a feed reader to follow the watch.
+
+    `wirewatch browse` serves the same feed at /-/wirewatch/feed/WATCH.atom.
+    """
+    from alerts.feed import atom
+
+    watch_config = _watch(ctx, watch_name)
+    document = atom(ctx.open_db(), watch_config.name, watch_config.query, limit)
+    if output is None:
+        click.echo(document.decode("utf-8"))
+        return
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_bytes(document)
+    temporary.replace(output)  # a reader polling the file never sees half of it
+
+
 @cli.command()
 @click.argument("watch_name", metavar="WATCH")
 @click.option("--limit", default=50, show_default=True, help="Most articles to list.")
@@ -591,13 +624,7 @@ def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
     from alerts.backfill import backfill as run_backfill
     from wirewatch.progress import Progress
 
-    try:
-        watch_config = ctx.config.watch(watch_name)
-    except KeyError:
-        known = ", ".join(repr(w.name) for w in ctx.config.watches) or "none"
-        raise WirewatchError(
-            f"no watch {watch_name!r} in {ctx.config_file} (known: {known})"
-        ) from None
+    watch_config = _watch(ctx, watch_name)
     with Progress(None, "backfill", "articles", enabled=not as_json) as progress:
         rows = run_backfill(ctx.open_db(), watch_config, limit, progress)
     _print_found(rows, as_json)
