@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, SITE, free_port, outlets_config, wirewatch
@@ -69,13 +70,16 @@ def site() -> Iterator[str]:
 def server(archive: Path) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "wirewatch", "--config", str(archive), "browse"]
-    process = subprocess.Popen(
-        [*command, "--no-open", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Its log goes to a file: a pipe nobody reads fills up with uvicorn's access lines, and
+    # then the server blocks on its next line.
+    log = archive.parent / "browse.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [*command, "--no-open", "--port", str(port)],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -85,12 +89,35 @@ def server(archive: Path) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.communicate()[1]) from None
+                    raise AssertionError(log.read_text(errors="replace")) from None
                 time.sleep(0.3)
         yield base
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        process.wait(timeout=30)
+
+
+def browse_process(archive: Path, port: int, *args: str, **popen: Any) -> subprocess.Popen:
+    """``wirewatch browse`` on ``port``, its output piped (read it only at its end)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wirewatch",
+            "--config",
+            str(archive),
+            "browse",
+            "--no-open",
+            "--port",
+            str(port),
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +135,7 @@ def browser() -> Iterator:
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)  # a page that never loads fails its test, not the next ones
     try:
         yield driver
     finally:
@@ -209,25 +237,12 @@ def test_a_public_archive_asks_for_the_password(archive, browser):
 
     password = "correct horse battery"
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wirewatch",
-            "--config",
-            str(archive),
-            "browse",
-            "--no-open",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-            "--public",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = browse_process(
+        archive,
+        port,
+        "--host",
+        "0.0.0.0",
+        "--public",
         env={**os.environ, "WIREWATCH_BROWSE_PASSWORD_HASH": hash_password(password)},
     )
     base = f"http://127.0.0.1:{port}"
@@ -270,3 +285,131 @@ def test_a_public_archive_asks_for_the_password(archive, browser):
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+# -- the reading view (#17) -------------------------------------------------------------------
+
+
+def test_the_home_page_leads_to_the_reading_pages(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server + "/")
+    links = {a.text: a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")}
+    for name, path in (
+        ("Dashboard", "/-/dashboards/wirewatch"),
+        ("Latest alerts", "/-/wirewatch/alerts"),
+        ("Stories", "/-/wirewatch/stories"),
+    ):
+        assert links.get(name, "").endswith(path), links
+    box = browser.find_element(By.CSS_SELECTOR, "form.ww-search input[type=search]")
+    box.send_keys("S-400 OR snapback", Keys.ENTER)  # (WebElement.submit() hangs chromedriver)
+    wait_until(browser, lambda d: "/-/wirewatch/search" in d.current_url)
+    assert "Russia voices commitment" in browser.find_element(By.TAG_NAME, "body").text
+
+
+def test_alerts_read_as_highlighted_text_not_json(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/-/wirewatch/alerts")
+    marks = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "p.snippet mark"))
+    assert {m.text for m in marks} == {"S-400"}
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "Matched: S-400 (1)" in body and "[[" not in body
+    shot = os.environ.get("WIREWATCH_SCREENSHOT_ALERTS")
+    browser.save_screenshot(shot or str(tmp_path / "alerts.png"))
+    # The canned query and the alerts table render their snippets the same way.
+    browser.get(server + "/archive/latest_alerts")
+    assert wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "td p.snippet mark"))
+    assert "[[" not in browser.find_element(By.TAG_NAME, "body").text
+
+
+def test_an_article_page_reads_like_an_article(server, browser, tmp_path):
+    """Title, outlet, dates, link, the text in paragraphs within a reading width at 1280 px,
+    the story's other outlets, and its earlier versions (the corrected Al Mayadeen page of
+    the variants is one)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/-/wirewatch/alerts")
+    first = browser.find_element(By.CSS_SELECTOR, ".ww-card h2 a")
+    title = first.text
+    browser.get(first.get_attribute("href"))
+    heading = wait_until(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ww-article h1"))
+    assert heading.text == title
+    paragraphs = browser.find_elements(By.CSS_SELECTOR, ".ww-text p")
+    assert len(paragraphs) >= 5
+    assert all(p.rect["x"] + p.rect["width"] <= 1280 for p in paragraphs)
+    assert browser.find_elements(By.CSS_SELECTOR, ".ww-meta a[href^='https://']")
+    shot = os.environ.get("WIREWATCH_SCREENSHOT_ARTICLE")
+    browser.save_screenshot(shot or str(tmp_path / "article.png"))
+    # Some article has another outlet's copy and some has an earlier version.
+    rows = json.loads(fetch(f"{server}/archive/articles.json?_shape=array&_col=id"))
+    pages = [fetch(f"{server}/-/wirewatch/article/{row['id']}").decode() for row in rows]
+    assert any("The same story elsewhere" in page for page in pages)
+    assert any("Earlier versions" in page for page in pages)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        fetch(server + "/-/wirewatch/article/999999")
+    missing.value.close()
+    assert missing.value.code == 404
+
+
+def test_browser_search_and_the_command_line_agree(server, archive):
+    query = "S-400 OR snapback"
+    page = fetch(f"{server}/-/wirewatch/search?q={urllib.parse.quote(query)}").decode()
+    shown = set(re.findall(r"/-/wirewatch/article/(\d+)", page))
+    listed = wirewatch("--config", str(archive), "search", query, "--json")
+    assert shown == {str(json.loads(line)["id"]) for line in listed.stdout.splitlines()}
+    assert shown
+    bad = fetch(f"{server}/-/wirewatch/search?q=%28S-400").decode()
+    assert "Bad query" in bad and "never closed" in bad
+
+
+def test_the_browser_serves_each_watch_as_atom(server):
+    import feedparser
+
+    parsed = feedparser.parse(fetch(server + "/-/wirewatch/feed/S-400.atom"))
+    assert not parsed.bozo and parsed.feed.title == "wirewatch: S-400"
+    assert len(parsed.entries) == 2 and all(e.link.startswith("https://") for e in parsed.entries)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        fetch(server + "/-/wirewatch/feed/nope.atom")
+    missing.value.close()
+    assert missing.value.code == 404
+
+
+def test_the_dashboard_filters_by_date(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/-/dashboards/wirewatch")
+    assert browser.find_elements(By.CSS_SELECTOR, "input#date_start[type=date]")
+    assert browser.find_elements(By.CSS_SELECTOR, "input#date_end[type=date]")
+    # Everything was first seen today: a window in the past holds nothing.
+    browser.get(server + "/-/dashboards/wirewatch?date_start=2000-01-01&date_end=2000-01-02")
+
+    def metric(driver):
+        text = driver.find_element(By.TAG_NAME, "body").text
+        return re.search(r"^Articles\s+(\d+)$", text, re.MULTILINE)
+
+    assert wait_until(browser, metric).group(1) == "0"
+
+
+def test_ctrl_c_stops_browse_cleanly(archive):
+    """As a terminal does: SIGINT to the whole foreground group."""
+    import signal
+
+    port = free_port()
+    process = browse_process(archive, port, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fetch(f"http://127.0.0.1:{port}/-/versions.json")
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.3)
+    for path in ("/", "/-/dashboards/wirewatch", "/-/wirewatch/alerts"):
+        fetch(f"http://127.0.0.1:{port}{path}")
+    time.sleep(1)  # served and idle, as when someone stops it
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr and "ERROR" not in stderr, stderr

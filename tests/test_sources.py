@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -364,3 +366,51 @@ def test_a_feed_that_changes_under_the_same_etag_is_no_longer_polled_conditional
     assert [s.get("wirewatch/sources/not_modified", 0) for s in stats] == [0, 1, 1, 0, 0]
     assert stats[3]["wirewatch/store/new"] == 1
     assert stats[3]["wirewatch/sources/validators_untrusted"] == 1
+
+
+def test_a_fresh_listing_outweighs_an_old_date_guessed_from_the_page(tmp_path):
+    """A headline with a year in it ("The 2015 nuclear deal, ten years on") and no date on the
+    page: the extractor dates the page 2015-01-01 (htmldate takes such a year from 1995 on).
+    The feed dates it now, within max_age: it is stored with the feed's date (so it can
+    alert), not dropped as too old. An item the feed itself dates too old is still left out."""
+    now = datetime.now(UTC)
+    text = "".join(
+        f"<p>Paragraph {n}: the defence ministers met again to talk about the S-400 "
+        "batteries, the grain corridor and the banking channel, officials said.</p>"
+        for n in range(8)
+    )
+    page = (
+        "<!doctype html><html lang='en'><head><title>The 2015 nuclear deal, ten years on</title>"
+        f"</head><body><article><h1>The 2015 nuclear deal, ten years on</h1>{text}</article>"
+        "</body></html>"
+    ).encode()
+    html = {"Content-Type": "text/html"}
+    pages: dict[str, Any] = {
+        "/a/7.html": (200, html, page),
+        "/a/6.html": (200, html, page),
+    }
+    with recording_server(pages) as (port, seen):
+        items = "".join(
+            f"<item><title>{n}</title><link>http://127.0.0.1:{port}/a/{n}.html</link>"
+            f"<pubDate>{format_datetime(when)}</pubDate></item>"
+            for n, when in ((7, now), (6, now - timedelta(days=30)))
+        )
+        pages["/feed.xml"] = (
+            200,
+            {"Content-Type": "application/rss+xml"},
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>O</title>{items}'
+            "</channel></rss>".encode(),
+        )
+        config = tmp_path / "w.toml"
+        config.write_text(
+            f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}obey_robots = false\n'
+            f'[[outlets]]\nname = "o"\nfeeds = ["http://127.0.0.1:{port}/feed.xml"]\n'
+            'max_age = "1d"\n'
+        )
+        stats = crawl_with_hosts(config, ["o"], {})["o"]
+    assert stats.get("wirewatch/extract/listing_date_kept") == 1, stats
+    assert stats.get("wirewatch/discover/too_old") == 1 and "/a/6.html" not in seen
+    db = open_db(tmp_path / "w.db")
+    (published,) = db.execute("select published from articles").fetchone()
+    db.close()
+    assert abs(datetime.fromisoformat(published) - now) < timedelta(seconds=2), published

@@ -22,6 +22,7 @@ from typing import Any
 from core.errors import WirewatchError
 
 INSTALL_HINT = "pip install 'wirewatch[browse]'"
+SITE = Path(__file__).resolve().parent / "browse_site"
 
 TABLES = {
     "articles": (
@@ -49,7 +50,8 @@ QUERIES = {
         "sql": (
             "select l.created, l.watch, l.status, a.outlet, a.title, a.url, "
             "(select group_concat(o.value, ', ') from json_each(s.outlets) o "
-            "where o.value != a.outlet) as also_reported_by, l.snippets "
+            "where o.value != a.outlet) as also_reported_by, l.terms, l.snippets, "
+            "a.id as article_id "
             "from alerts l join articles a on a.id = l.article_id "
             "left join stories s on s.id = l.story_id "
             "order by l.id desc limit 100"
@@ -89,6 +91,14 @@ QUERIES = {
 }
 
 
+def _between(column: str) -> str:
+    """The dashboard's date filters on ``column``: each clause is dropped when its filter is
+    empty (datasette-dashboards' ``[[ ]]``)."""
+    return (
+        f"[[ and date({column}) >= date(:date_start) ]] [[ and date({column}) <= date(:date_end) ]]"
+    )
+
+
 def _chart(title: str, db: str, sql: str, display: dict[str, Any]) -> dict[str, Any]:
     return {"title": title, "db": db, "query": sql, "library": "vega-lite", "display": display}
 
@@ -111,14 +121,14 @@ def metadata(db: str) -> dict[str, Any]:
         "articles-total": {
             "title": "Articles",
             "db": db,
-            "query": "select count(*) as count from articles",
+            "query": f"select count(*) as count from articles where 1 {_between('first_seen')}",
             "library": "metric",
             "display": {"field": "count"},
         },
         "alerts-total": {
             "title": "Alerts",
             "db": db,
-            "query": "select count(*) as count from alerts",
+            "query": f"select count(*) as count from alerts where 1 {_between('created')}",
             "library": "metric",
             "display": {"field": "count"},
         },
@@ -126,14 +136,14 @@ def metadata(db: str) -> dict[str, Any]:
             "Articles per outlet per day (first seen)",
             db,
             "select date(first_seen) as day, outlet, count(*) as count from articles "
-            "group by day, outlet order by day",
+            f"where 1 {_between('first_seen')} group by day, outlet order by day",
             by("outlet"),
         ),
         "alerts-per-day": _chart(
             "Alerts per watch per day",
             db,
             "select date(created) as day, watch, count(*) as count from alerts "
-            "group by day, watch order by day",
+            f"where 1 {_between('created')} group by day, watch order by day",
             by("watch"),
         ),
         "crawl-errors": _chart(
@@ -141,7 +151,7 @@ def metadata(db: str) -> dict[str, Any]:
             db,
             "select outlet, sum(errors) as errors, "
             "sum(status != 'finished' and status != 'running') as failed_runs "
-            "from crawl_runs group by outlet order by outlet",
+            f"from crawl_runs where 1 {_between('started')} group by outlet order by outlet",
             {
                 "mark": {"type": "bar", "tooltip": True},
                 "encoding": {
@@ -179,6 +189,10 @@ def metadata(db: str) -> dict[str, Any]:
                 "wirewatch": {
                     "title": "wirewatch",
                     "description": "What came in, what fired, what broke.",
+                    "filters": {
+                        "date_start": {"name": "From", "type": "date"},
+                        "date_end": {"name": "To", "type": "date"},
+                    },
                     "layout": [
                         ["articles-total", "alerts-total"],
                         ["articles-per-day", "articles-per-day"],
@@ -209,6 +223,11 @@ def datasette_command(
         "--setting",
         "sql_time_limit_ms",
         "5000",
+        # The reading view (wirewatch/reading.py): its pages and templates.
+        "--plugins-dir",
+        str(SITE / "plugins"),
+        "--template-dir",
+        str(SITE / "templates"),
     ]
     return [*command, "--open"] if open_browser else command
 
@@ -285,10 +304,13 @@ def browse(
             }
         metadata_file.write_text(json.dumps(served), encoding="utf-8")
         command = datasette_command(database, metadata_file, host, port, open_browser)
-        process = subprocess.Popen(command)
+        # Its own session: a terminal's Ctrl-C reaches only us, and Datasette gets one SIGTERM,
+        # which uvicorn takes as a clean stop (two SIGINTs, the terminal's and ours, made it
+        # abort its lifespan with "ERROR: Exception in 'lifespan' protocol" and a traceback).
+        process = subprocess.Popen(command, start_new_session=True)
 
         def forward(signum: int, frame: FrameType | None) -> None:
-            process.send_signal(signum)  # Datasette stops; so do we once it has
+            process.send_signal(signal.SIGTERM)  # Datasette stops; so do we once it has
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)

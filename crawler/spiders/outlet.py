@@ -6,7 +6,9 @@ deep). Entries older than the outlet's ``max_age`` and URLs already stored (outs
 re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 
 - ``wirewatch/discover/<entries|too_old|known|off_domain|private|over_limit|ignored|failed>``
-- ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``, and
+- ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``,
+  ``wirewatch/extract/too_old`` (the page and its listing date it before max_age) and
+  ``wirewatch/extract/listing_date_kept`` (only the page does: the listing's date is kept), and
   ``wirewatch/time/extract_seconds``, the time spent extracting
 - ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
 - ``wirewatch/sources/<total|failed|not_modified|validators_untrusted>`` (conditional GET:
@@ -26,6 +28,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +50,7 @@ from crawler.finder import web_page_hint
 from crawler.items import ArticleItem
 from crawler.problems import add_problem, refused, say_failures_once, why_failed
 from extractors.article import extract_article
-from extractors.dates import parse_date
+from extractors.dates import isoformat, parse_date
 from extractors.urls import host_of, in_domains, private_target
 from storage.articles import should_fetch
 from storage.db import open_db
@@ -237,8 +240,17 @@ class OutletSpider(scrapy.Spider):
                 meta={"wirewatch_child": "sitemap"},
             )
 
-    def parse_page(self, response: Response, depth: int = 1, listed: bool = False) -> Iterator[Any]:
-        """An article, or a section page whose article links are followed."""
+    def parse_page(
+        self,
+        response: Response,
+        depth: int = 1,
+        listed: bool = False,
+        listed_date: datetime | None = None,
+    ) -> Iterator[Any]:
+        """An article, or a section page whose article links are followed.
+
+        ``listed_date`` is the date its feed or sitemap gave it, if any.
+        """
         if not isinstance(response, TextResponse):
             self._count("extract/not_html")
             return
@@ -257,18 +269,30 @@ class OutletSpider(scrapy.Spider):
             key = "wirewatch/time/extract_seconds"
             stats.set_value(key, stats.get_value(key, 0.0) + time.perf_counter() - started)
         if result.article is not None and depth > 0:
-            published = parse_date(result.article.published)
+            article = result.article
+            published = parse_date(article.published)
             if published and published < self.oldest:
-                self._count("extract/too_old")
-                return
+                if listed_date is None or listed_date < self.oldest:
+                    self._count("extract/too_old")
+                    return
+                # The listing dates it within max_age and the page does not: the page's date is
+                # the guess (a year in the headline or the URL), the listing's the outlet's
+                # own statement. Dropping it, or storing it too old to alert, would lose it.
+                self._count("extract/listing_date_kept")
+                logger.info(
+                    "%(url)s: the page dates it %(page)s, its listing %(listed)s: the listing's "
+                    "date is kept",
+                    {"url": response.url, "page": published.date(), "listed": listed_date},
+                )
+                article = replace(article, published=isoformat(listed_date))
             self._count("extract/ok")
-            if result.article.doubt:
+            if article.doubt:
                 self._count("doubtful")
                 logger.info(
                     "Kept %(url)s, which its outlet lists, though %(doubt)s",
                     {"url": response.url, "doubt": result.article.doubt},
                 )
-            yield ArticleItem(outlet=self.outlet.name, article=result.article)
+            yield ArticleItem(outlet=self.outlet.name, article=article)
             return
         if result.article is None and depth > 0:
             self._count(f"extract/{result.reason}")
@@ -320,7 +344,7 @@ class OutletSpider(scrapy.Spider):
                 url,
                 self.parse_page,
                 errback=self.fetch_failed,
-                cb_kwargs={"depth": depth, "listed": listed},
+                cb_kwargs={"depth": depth, "listed": listed, "listed_date": entry.published},
                 headers={"Referer": source},
             )
 
