@@ -113,6 +113,8 @@ def test_a_webhook_gets_each_alert_once_even_when_it_was_down(
     assert mails(tmp_path) == sorted([*titles, failing])  # the email went, once
     pending = wirewatch("--config", str(config), "alerts", "--status", "pending")
     assert pending.stdout.count("alert ") == 2
+    status = wirewatch("--config", str(config), "status")
+    assert f"channel {url}: failing, 2 run(s) in a row since" in status.stdout, status.stdout
 
     receiver.start()
     up = wirewatch("--config", str(config), "notify", "--json", **secret)
@@ -128,6 +130,7 @@ def test_a_webhook_gets_each_alert_once_even_when_it_was_down(
     again = wirewatch("--config", str(config), "notify", "--json", **secret)
     assert json.loads(again.stdout)["emails_sent"] == 0
     assert len(receiver.posts) == 2  # once each
+    assert "failing" not in wirewatch("--config", str(config), "status").stdout
     assert mails(tmp_path) == sorted(
         [*titles, failing, f"[wirewatch] channel {url} delivers again"]
     )

@@ -699,6 +699,11 @@ def status(ctx: _Context, as_json: bool) -> None:
         f"\nalerts: {alerts['pending']} pending, {alerts['sent']} sent, {alerts['failed']} failed;"
         f" emails: {emails['pending']} pending, {emails['failed']} failed"
     )
+    for channel in report["failing_channels"]:
+        click.echo(
+            f"channel {channel['url']}: failing, {channel['failures']} run(s) in a row since "
+            f"{_when(channel['since'])}: {channel['last_error']}"
+        )
 
 
 HEALTH_COLOURS = {"healthy": "green", "unhealthy": "red", "unknown": "yellow"}

@@ -13,6 +13,7 @@ from extractors.dates import isoformat
 from scheduler import HEARTBEAT, next_due, outlet_trigger
 from storage import monitor as heartbeat
 from storage.articles import new_articles
+from storage.channels import failing_channels
 from storage.health import health_state
 from storage.outbox import counts
 from storage.runs import last_run, run_problems
@@ -76,4 +77,5 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
         "outlets": outlets,
         "alerts": outbox["alerts"],
         "emails": outbox["emails"],
+        "failing_channels": failing_channels(db),
     }
