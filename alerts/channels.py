@@ -20,7 +20,8 @@ from alerts.mail import transport as mail_transport
 
 SECRET = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Schemes whose URL is itself the credential (a bot token, a webhook's secret path): they must
-#: name their secret as ``${NAME}``.
+#: name their secret as ``${NAME}``. (ntfy and Signal URLs name a topic or a number; a password
+#: in any URL is refused on its own.)
 TOKEN_SCHEMES = frozenset(
     {
         "slack",
@@ -39,9 +40,6 @@ TOKEN_SCHEMES = frozenset(
         "rocket",
         "rockets",
         "zulip",
-        "signal",
-        "signals",
-        "ntfys",
         "twilio",
         "pbul",
         "join",
