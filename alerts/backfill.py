@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from alerts.config import WatchConfig
 from alerts.query import And, Node, Or, Term, display_text, parse_query
-from alerts.watches import Snippet, Watch, document, snippets, term_counts
+from alerts.watches import Watch, document, explain
 from extractors.article import Article
 from storage.articles import count_candidates, watch_candidates
 
@@ -101,7 +101,7 @@ def find_articles(
         doc = document(article, row["outlet"])
         if not matcher.matches(doc):
             continue
-        quoted: list[Snippet] = snippets(node, doc, display_text(title, text))
+        quoted, terms = explain(node, doc, display_text(title, text))
         found.append(
             {
                 "id": row["id"],
@@ -111,7 +111,7 @@ def find_articles(
                 "title": title,
                 "published": row["published"],
                 "first_seen": row["first_seen"],
-                "terms": term_counts(node, doc),
+                "terms": terms,
                 "snippets": quoted,
             }
         )

@@ -388,7 +388,9 @@ def _channel_failed(db: Database, config: AlertSettings, url: str, error: str) -
 
 def _channel_delivered(db: Database, config: AlertSettings, url: str) -> None:
     """A channel delivered: its failure count restarts, and if it had been reported failing,
-    the operator is told it works again."""
+    the operator is told it works again. A channel with no failure on record costs one read."""
+    if not channels_store.failing(db, url):
+        return
     stamp = isoformat(datetime.now(UTC))
     with write_transaction(db):
         if channels_store.record_success(db, url, stamp):

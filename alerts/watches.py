@@ -105,14 +105,7 @@ class WatchSet:
             return []
         display = display_text(article.title, article.text)
         where = offsets(display)
-        return [
-            Match(
-                watch.name,
-                snippets(watch.query, doc, display, where),
-                term_counts(watch.query, doc),
-            )
-            for watch in matched
-        ]
+        return [Match(watch.name, *explain(watch.query, doc, display, where)) for watch in matched]
 
 
 def document(article: Article, outlet: str) -> Document:
@@ -126,15 +119,53 @@ def document(article: Article, outlet: str) -> Document:
     )
 
 
-def term_counts(query: Node, doc: Document) -> list[tuple[str, int]]:
-    """Each positive term of ``query`` that ``doc`` holds, as written in the query, with how
-    often it occurs (title and text); the rarest first."""
-    counts: dict[str, int] = {}
+def explain(
+    query: Node,
+    doc: Document,
+    display: str,
+    where: list[int] | None = None,
+    limit: int = MAX_SNIPPETS,
+) -> tuple[list[Snippet], list[tuple[str, int]]]:
+    """Why ``query`` matched ``doc``: its snippets, and each positive term the article holds
+    (as the query writes it) with how often it occurs in title and text, the rarest first.
+
+    Each term is looked for once. One passage per matched term or phrase, the rarest term
+    first, so every term the text holds is shown at least once; then, up to ``limit``
+    passages, further occurrences. The title is never quoted (every listing shows it): a term
+    found only there gets no passage. Each passage stays within one paragraph and highlights
+    every term occurrence inside it. ``display`` is ``display_text(title, text)``; ``where`` is
+    ``offsets(display)``, computed once per article when several watches match it.
+    """
+    where = where if where is not None else offsets(display)
+    found: dict[tuple[tuple[str, ...], bool], tuple[str, list[tuple[int, int]]]] = {}
     for term in query.terms():
-        key = term.source or " ".join(term.words)
-        if key not in counts:
-            counts[key] = sum(1 for _ in term.find(doc))
-    return sorted(((k, n) for k, n in counts.items() if n), key=lambda item: item[1])
+        key = (term.words, term.prefix)
+        if key not in found:
+            found[key] = (term.source or " ".join(term.words), list(term.find(doc)))
+    counts = sorted(
+        ((source, len(spans)) for source, spans in found.values() if spans),
+        key=lambda item: item[1],
+    )
+    body = [
+        [(where[start], where[end - 1] + 1) for start, end in spans if start >= doc.body]
+        for _, spans in found.values()
+    ]
+    occurrences = sorted((marks for marks in body if marks), key=len)
+    every = _disjoint(sorted({mark for marks in occurrences for mark in marks}))
+    passages: list[tuple[int, int]] = []
+
+    def shown(mark: tuple[int, int]) -> bool:
+        return any(start <= mark[0] and mark[1] <= end for start, end in passages)
+
+    for marks in occurrences:  # one passage per term, the rarest first
+        if not any(shown(mark) for mark in marks):
+            passages.append(_window(display, marks[0]))
+    for mark in (mark for marks in occurrences for mark in marks):  # then more, up to limit
+        if len(passages) >= max(limit, len(occurrences)):
+            break
+        if not shown(mark):
+            passages.append(_window(display, mark))
+    return [_passage(display, window, every) for window in passages], counts
 
 
 def snippets(
@@ -144,43 +175,8 @@ def snippets(
     where: list[int] | None = None,
     limit: int = MAX_SNIPPETS,
 ) -> list[Snippet]:
-    """Passages of ``display`` that show why ``query`` matched.
-
-    One passage per matched term or phrase, the rarest term first, so every term the text
-    holds is shown at least once; then, up to ``limit`` passages, further occurrences. The title
-    is never quoted (every listing shows it): a term found only there gets no passage. Each
-    passage stays within one paragraph and highlights every term occurrence inside it.
-    ``where`` is ``offsets(display)``, computed once per article when several watches match it.
-    """
-    where = where if where is not None else offsets(display)
-    by_term: dict[tuple[tuple[str, ...], bool], list[tuple[int, int]]] = {}
-    for term in query.terms():
-        key = (term.words, term.prefix)
-        if key not in by_term:
-            by_term[key] = [
-                (where[start], where[end - 1] + 1)
-                for start, end in term.find(doc)
-                if start >= doc.body
-            ]
-    occurrences = sorted((marks for marks in by_term.values() if marks), key=len)
-    every = _disjoint(sorted({mark for marks in occurrences for mark in marks}))
-    passages: list[tuple[int, int]] = []
-
-    def shown(mark: tuple[int, int]) -> bool:
-        return any(start <= mark[0] and mark[1] <= end for start, end in passages)
-
-    def add(mark: tuple[int, int]) -> None:
-        passages.append(_window(display, mark))
-
-    for marks in occurrences:  # one passage per term, the rarest first
-        if not any(shown(mark) for mark in marks):
-            add(marks[0])
-    for mark in (mark for marks in occurrences for mark in marks):  # then more, up to limit
-        if len(passages) >= max(limit, len(occurrences)):
-            break
-        if not shown(mark):
-            add(mark)
-    return [_passage(display, window, every) for window in passages]
+    """The snippets of :func:`explain`."""
+    return explain(query, doc, display, where, limit)[0]
 
 
 def _disjoint(marks: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,5 +1,5 @@
 """The ``channel_health`` table: how each alert channel (an Apprise URL as the config writes
-it) has been delivering. Call inside a write transaction."""
+it) has been delivering. Call the writers inside a write transaction."""
 
 from __future__ import annotations
 
@@ -26,15 +26,22 @@ def set_reported(db: Database, url: str, reported: bool) -> None:
     db.execute("update channel_health set reported = ? where url = ?", [int(reported), url])
 
 
+def failing(db: Database, url: str) -> bool:
+    """Whether the channel has failures on record (or a report not yet withdrawn)."""
+    row = db.execute(
+        "select failures > 0 or reported from channel_health where url = ?", [url]
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def record_success(db: Database, url: str, stamp: str) -> bool:
     """A delivery went through: the failures restart. Returns whether the operator had been
     told the channel was failing (and so should hear that it works again)."""
     row = db.execute("select reported from channel_health where url = ?", [url]).fetchone()
     db.execute(
-        "insert into channel_health (url, failures, since, last_error, reported, checked) "
-        "values (?, 0, null, null, 0, ?) on conflict (url) do update set failures = 0, "
-        "since = null, last_error = null, reported = 0, checked = excluded.checked",
-        [url, stamp],
+        "update channel_health set failures = 0, since = null, last_error = null, "
+        "reported = 0, checked = ? where url = ?",
+        [stamp, url],
     )
     return bool(row and row[0])
 

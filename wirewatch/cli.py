@@ -382,7 +382,7 @@ def search(ctx: _Context, query: str, outlets: tuple[str, ...], limit: int, as_j
     QUERY is written as a watch's query (S-400 Iran, "arms deal", S-400 OR S-300, -rumour,
     sanction*, outlet:NAME, site:DOMAIN, lang:CODE) and finds exactly the articles such a
     watch would have alerted on. Each result shows its article id, which `story ID --article`
-    and the browser's /-/article/ID page take.
+    and the browser's /-/wirewatch/article/ID page take.
     """
     from alerts.backfill import find_articles
     from alerts.query import QueryError, parse_query
@@ -603,15 +603,14 @@ def feed(ctx: _Context, watch_name: str, limit: int, output: Path | None) -> Non
     `wirewatch browse` serves the same feed at /-/wirewatch/feed/WATCH.atom.
     """
     from alerts.feed import atom
+    from core.files import replace_file
 
     watch_config = _watch(ctx, watch_name)
     document = atom(ctx.open_db(), watch_config.name, watch_config.query, limit)
     if output is None:
         click.echo(document.decode("utf-8"))
         return
-    temporary = output.with_name(output.name + ".tmp")
-    temporary.write_bytes(document)
-    temporary.replace(output)  # a reader polling the file never sees half of it
+    replace_file(output, document)  # a reader polling the file never sees half of it
 
 
 @cli.command()

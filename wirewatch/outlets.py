@@ -10,9 +10,7 @@ takes its place, keeping its comments.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import tomlkit
 from lxml import etree
 
 from core.errors import ConfigError, WirewatchError
+from core.files import replace_file
 from crawler.config import OUTLET_NAME, OutletConfig
 from crawler.finder import Fetch, FinderError, Finding, Source, find_sources
 from extractors.urls import is_private_address, registrable_domain
@@ -197,22 +196,8 @@ def write_outlets(config_file: Path, tables: list[dict[str, Any]]) -> Config:
         outlets.append(item)
     new_text = tomlkit.dumps(document)
     config = parse_config(new_text, config_file)
-    _replace(config_file, new_text)
+    replace_file(config_file, new_text.encode("utf-8"))
     return config
-
-
-def _replace(file: Path, text: str) -> None:
-    """Write ``text`` to ``file`` atomically, keeping the file's mode."""
-    mode = file.stat().st_mode & 0o777
-    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, file)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _placeholder(outlet: OutletConfig) -> bool:

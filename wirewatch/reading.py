@@ -24,6 +24,8 @@ from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 from sqlite_utils import Database
 
+from alerts.mail import local_date
+
 LIMIT = 100
 
 
@@ -35,10 +37,8 @@ def snippet_markup(snippet: list) -> Markup:
 
 
 def when(stamp: str | None) -> str:
-    """A stored date (ISO 8601, UTC) for people: ``2025-10-17 14:54 UTC``."""
-    if not stamp or "T" not in stamp:
-        return stamp or ""
-    return stamp[:16].replace("T", " ") + (" UTC" if stamp.endswith("+00:00") else "")
+    """A stored date for people: ``2025-10-17 14:54 UTC``."""
+    return local_date(stamp, "UTC")
 
 
 def terms_markup(terms: list) -> Markup:

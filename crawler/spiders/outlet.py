@@ -290,7 +290,7 @@ class OutletSpider(scrapy.Spider):
                 self._count("doubtful")
                 logger.info(
                     "Kept %(url)s, which its outlet lists, though %(doubt)s",
-                    {"url": response.url, "doubt": result.article.doubt},
+                    {"url": response.url, "doubt": article.doubt},
                 )
             yield ArticleItem(outlet=self.outlet.name, article=article)
             return
