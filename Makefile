@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml requirements-test.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install install-test run test browser demo check lint bench lock clean
+.PHONY: install install-test run test browser redis demo check lint bench lock clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ lock: install-test
 run: install  ## start the monitor on ./wirewatch.toml
 	$(BIN)/wirewatch --config wirewatch.toml run
 
-test: install-test browser  ## install what the tests need and run them all
+test: install-test browser redis  ## install what the tests need and run them all
 	$(BIN)/python -m pytest
 
 # Debian's chromium and chromedriver drive the `wirewatch browse` tests; where apt cannot
@@ -54,6 +54,16 @@ browser:
 			chromium chromium-driver >/dev/null) \
 		|| echo "make: could not install chromium; the browser tests will be skipped"; \
 	else echo "make: no chromium (apt-get needs root); the browser tests will be skipped"; fi
+
+# Debian's redis-server is the cluster tests' Redis (tests/test_cluster.py starts its own on a
+# free port of 127.0.0.1); where apt cannot install it, those tests skip and say why.
+redis:
+	@if command -v redis-server >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			redis-server >/dev/null) \
+		|| echo "make: could not install redis-server; the cluster tests will be skipped"; \
+	else echo "make: no redis-server (apt-get needs root); the cluster tests will be skipped"; fi
 
 demo: install  ## offline tour on the bundled fixture pages; its files stay in ./demo-out
 	$(BIN)/wirewatch demo --keep demo-out

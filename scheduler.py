@@ -19,6 +19,11 @@ child process instead; one that outlives ``crawl_timeout`` is terminated (SIGTER
 SIGKILL). Either way each run has its ``crawl_runs`` row, a log line, and a health check
 (``alerts.health``), and the other outlets never notice.
 
+With ``[cluster] redis`` set, no worker runs here: each due run is opened in ``crawl_runs``
+and sent to the cluster's workers through Redis (``cluster/``), and the run's job waits for its
+outcome; the articles they send home are stored and matched here, by this process alone. A run
+no worker answers in time is closed as failed, and one lost with Redis's data is sent again.
+
 SIGTERM or SIGINT: no new crawl starts, running ones get ``[schedule] grace`` to finish (then
 are terminated), due alerts are delivered, and the process exits 0. SIGHUP, or a change to the
 config file, reloads the schedule without a restart (an invalid file is logged and ignored).
@@ -63,6 +68,9 @@ from alerts.channels import transport
 from alerts.config import AlertSettings
 from alerts.health import check_outlet, quarantine
 from alerts.outbox import notify as deliver
+from cluster.bus import Bus, RedisError
+from cluster.config import ClusterConfig
+from cluster.home import Home
 from core.errors import WirewatchError
 from core.fields import Count, Interval, Seconds, Section
 from core.units import format_duration
@@ -70,7 +78,18 @@ from crawler.config import CrawlerConfig, OutletConfig
 from extractors.dates import isoformat
 from storage import monitor as heartbeat
 from storage.db import open_db
-from storage.runs import KILLED, TIMEOUT, close_abandoned, last_runs, run_problems, settle_run
+from storage.runs import (
+    FAILED,
+    KILLED,
+    TIMEOUT,
+    close_abandoned,
+    close_cluster_run,
+    close_unheard,
+    last_runs,
+    run_problems,
+    settle_run,
+    start_run,
+)
 
 logger = logging.getLogger("wirewatch.scheduler")
 
@@ -90,6 +109,8 @@ QUARANTINE_AFTER = 3
 LATE = 60.0
 LAG_WINDOW = 500
 LAG_WARN_EVERY = 600.0
+#: Seconds between two checks of a cluster: runs no worker answered, workers not heard from.
+CLUSTER_CHECK = 60.0
 #: Seconds between two heartbeats of a running monitor; ``status`` takes a monitor whose last
 #: beat is older than three of these for gone.
 HEARTBEAT = 5.0
@@ -120,6 +141,12 @@ class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):
 
     @property
     def environment(self) -> Mapping[str, str]: ...
+
+    @property
+    def cluster(self) -> ClusterConfig: ...
+
+    @property
+    def redis_url(self) -> str: ...
 
 
 #: Reads and validates the config file again (SIGHUP, a saved file); raises if it cannot.
@@ -175,7 +202,12 @@ class Monitor:
         self.signatures: dict[str, tuple[Any, ...]] = {}
         self.config_stamp = self._stamp()
         workers = config.schedule.workers
-        self.pool = WorkerPool(self.command("worker-serve"), workers) if workers else None
+        self.home: Home | None = None
+        self.pool: WorkerPool | None = None
+        if config.cluster.redis:
+            self.home = Home(Bus(config.redis_url), self.open, config.watches, self._settle)
+        elif workers:
+            self.pool = WorkerPool(self.command("worker-serve"), workers)
         self.due: dict[str, datetime] = {}  # job id: when its current run was due
         self.lags: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
         self.lag_warned = 0.0
@@ -268,10 +300,113 @@ class Monitor:
         """Run one outlet's crawl, in a worker or as a child process of its own."""
         if self.stopping.is_set():
             return  # queued before the stop: no new work
-        if self.pool is not None:
+        if self.home is not None:
+            self.crawl_in_cluster(outlet, self.home)
+        elif self.pool is not None:
             self.crawl_in_worker(outlet, self.pool)
         else:
             self.crawl_in_process(outlet)
+
+    def cluster_wait(self) -> float:
+        """Seconds a cluster run may take from its sending to its outcome: waiting for a free
+        worker (it expires unstarted after ``crawl_timeout``), its crawl, and a takeover after
+        its worker died (``claim_after``, then the crawl again)."""
+        config = self.config
+        timeout = config.schedule.crawl_timeout
+        hard = timeout + config.crawl.timeout + TERMINATE_WAIT
+        return timeout + 2 * (hard + config.cluster.claim_after) + 30
+
+    def crawl_in_cluster(self, outlet: str, home: Home) -> None:
+        """Send one outlet's run to the cluster's workers and wait for its outcome. A run lost
+        with Redis's data is sent again, once."""
+        config = self.config
+        timeout = config.schedule.crawl_timeout
+        wait = self.cluster_wait()
+        first = True
+        for _ in range(2):
+            began = datetime.now(UTC)
+            started = time.monotonic()
+            db = self.open()
+            try:
+                run_id = start_run(db, outlet, began, cluster=True)
+            finally:
+                db.close()
+            lag = self.lag_of(outlet, began) if first else None
+            first = False
+            try:
+                future = home.send(run_id, outlet, timeout, time.time() + timeout, patience=30)
+                outcome = future.result(timeout=wait)
+            except RedisError as exc:
+                outcome = {"error": f"not sent: Redis unreachable ({exc})"}
+            except FutureTimeout:
+                home.forget(run_id)
+                outcome = {"error": f"unheard: no worker answered within {format_duration(wait)}"}
+            db = self.open()
+            try:
+                run = outcome if "id" in outcome else None
+                if run is None:
+                    why = str(outcome.get("error") or outcome.get("lost"))
+                    run = close_cluster_run(
+                        db, run_id, FAILED, worker="", reason=why, stats={}, lag=lag
+                    )
+                elif lag is not None:
+                    db.table("crawl_runs").update(run_id, {"lag": round(lag, 3)})
+                if run is not None:
+                    log_run(run, time.monotonic() - started)
+                change = check_outlet(db, config, outlet)
+            finally:
+                db.close()
+            if change is not None and config.email.operator:
+                self.notify_soon()
+            if "lost" not in outcome or self.stopping.is_set():
+                return
+
+    def _settle(self, run: dict[str, Any]) -> None:
+        """A cluster run of an earlier monitor, closed now that its outcome came home."""
+        log_run(run, 0.0)
+        db = self.open()
+        try:
+            change = check_outlet(db, self.config, run["outlet"])
+        finally:
+            db.close()
+        if change is not None and self.config.email.operator:
+            self.notify_soon()
+
+    def warn_if_no_worker(self, home: Home) -> None:
+        """Say it when runs wait in Redis and no worker has been heard from lately."""
+        if not home.in_flight():
+            return
+        try:
+            workers = home.bus.workers()
+        except RedisError:
+            return  # the results thread says so
+        now = datetime.now(UTC)
+        recent = [
+            w
+            for w in workers
+            if not w.get("stopped")
+            and (now - datetime.fromisoformat(w["beat"])).total_seconds() < CLUSTER_CHECK
+        ]
+        if not recent:
+            logger.error(
+                "No crawl worker heard from in the last %(span)s: %(count)d run(s) wait in Redis; "
+                "start `wirewatch worker` on a machine that can reach it",
+                {"span": format_duration(CLUSTER_CHECK), "count": home.in_flight()},
+            )
+
+    def sweep_unheard(self) -> None:
+        """Close the cluster runs of an earlier monitor that no worker answered in time."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.cluster_wait() + 60)
+        db = self.open()
+        try:
+            closed = close_unheard(
+                db, cutoff, f"no worker answered within {format_duration(self.cluster_wait())}"
+            )
+            for run in closed:
+                log_run(run, 0.0)
+                check_outlet(db, self.config, run["outlet"])
+        finally:
+            db.close()
 
     def crawl_in_worker(self, outlet: str, pool: WorkerPool) -> None:
         """Run one outlet's crawl in a long-lived worker. If the worker dies under it, the run
@@ -503,9 +638,13 @@ class Monitor:
         for key in ("max_parallel", "workers"):
             if getattr(config.schedule, key) != getattr(self.config.schedule, key):
                 logger.warning("[schedule] %(key)s takes effect at the next restart", {"key": key})
+        if config.cluster.redis != self.config.cluster.redis:
+            logger.warning("[cluster] redis takes effect at the next restart")
         self.config = config
         if self.pool is not None:
             self.pool.replace(self.command("worker-serve"))
+        if self.home is not None:
+            self.home.set_watches(config.watches)
         if self.quarantined:
             logger.info(
                 "Quarantine lifted: %(outlets)s", {"outlets": ", ".join(sorted(self.quarantined))}
@@ -537,6 +676,8 @@ class Monitor:
             )
         if self.pool is not None:
             self.pool.start()
+        if self.home is not None:
+            self.home.start()
         self.sync_jobs(self.config)
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -556,12 +697,17 @@ class Monitor:
         )
         started = isoformat(datetime.now(UTC))
         last_beat = 0.0
+        last_sweep = time.monotonic()  # workers get a while to start before they are missed
         while not self.stopping.wait(1.0):
             if time.monotonic() - last_beat >= HEARTBEAT:
                 self.beat(started)
                 last_beat = time.monotonic()
             if self.pool is not None:
                 self.pool.watch()
+            if self.home is not None and time.monotonic() - last_sweep >= CLUSTER_CHECK:
+                last_sweep = time.monotonic()
+                self.sweep_unheard()
+                self.warn_if_no_worker(self.home)
             self.warn_if_behind()
             if self.reload_requested.is_set() or self._stamp() != self.config_stamp:
                 self.reload_requested.clear()
@@ -577,6 +723,8 @@ class Monitor:
             running = len(self.children)
         if self.pool is not None:
             running += self.pool.busy()
+        if self.home is not None:
+            running += self.home.in_flight()
         if running:
             logger.info(
                 "Waiting up to %(grace)s for %(count)d running crawl(s)",
@@ -584,7 +732,11 @@ class Monitor:
             )
         while time.monotonic() < deadline:
             with self.lock:
-                if not self.children and (self.pool is None or not self.pool.busy()):
+                if (
+                    not self.children
+                    and (self.pool is None or not self.pool.busy())
+                    and (self.home is None or not self.home.in_flight())
+                ):
                     break
             time.sleep(0.1)
         if self.pool is not None:
@@ -594,6 +746,14 @@ class Monitor:
                     {"count": self.pool.busy()},
                 )
             self.pool.stop()
+        if self.home is not None:
+            if self.home.in_flight():
+                logger.warning(
+                    "Stopping with %(count)d cluster run(s) unanswered: their workers go on, and "
+                    "the next monitor stores what they send",
+                    {"count": self.home.in_flight()},
+                )
+            self.home.stop()
         with self.lock:
             late = list(self.children.values())
             self.terminated.update((process.pid, True) for process in late)

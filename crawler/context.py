@@ -7,7 +7,6 @@ Scrapy resolves as it resolves its own components, so the crawler imports nothin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from crawler.config import trusted_hosts
 DEFAULT_LOADER = "wirewatch.config.load_config"
 # Where the spider leaves the config it loaded, so the other components do not read it again.
 LOADED = "_WIREWATCH_LOADED_CONFIG"
-ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_exceptions/count")
 
 
 class Shared:
@@ -44,15 +42,6 @@ def crawl_config(settings: BaseSettings) -> Config:
         return loaded.config
     load = load_object(settings.get("WIREWATCH_CONFIG_LOADER") or DEFAULT_LOADER)
     return load(settings.get("WIREWATCH_CONFIG") or None)  # type: ignore[no-any-return]
-
-
-def error_count(stats: Mapping[str, Any]) -> int:
-    """The errors of a crawl: failed fetches, unreadable feeds, failed writes, callback crashes."""
-    return sum(
-        int(value)
-        for key, value in stats.items()
-        if key.startswith("wirewatch/fetch/") or key in ERROR_STATS
-    )
 
 
 def database_path(settings: BaseSettings, config: Config) -> Path:

@@ -12,9 +12,9 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.context import crawl_config, database_path, error_count
+from crawler.context import crawl_config, database_path
 from storage.db import open_db
-from storage.runs import FAILED, FINISHED, TIMEOUT, finish_run, start_run
+from storage.runs import FAILED, FINISHED, TIMEOUT, error_count, finish_run, start_run
 
 #: The run's status for Scrapy's finish reasons; any other reason is a failure.
 STATUS = {"finished": FINISHED, "closespider_timeout": TIMEOUT}

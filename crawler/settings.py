@@ -14,6 +14,9 @@ this file holds only what the config does not set. Settings of our own carry the
   (default ``crawler.context.DEFAULT_LOADER``, ``wirewatch.config.load_config``).
 - ``WIREWATCH_DB``: path of the SQLite file, overriding ``[storage] database``.
 - ``WIREWATCH_RECORD_RUNS``: record each run in ``crawl_runs`` (default True).
+- ``WIREWATCH_STATE``: the class that holds what earlier runs saw, the known URLs and the
+  feeds' validators (``crawler.state``: the SQLite file; a cluster's workers name
+  ``cluster.crawl.SharedState``).
 - ``WIREWATCH_VERIFY_EVERY``: 304 answers in a row a source may give before it is fetched in
   full, to check its validators (default 8).
 - ``WIREWATCH_TRUSTED_HOSTS``: hosts that may be at private addresses (the configured
@@ -30,6 +33,7 @@ NEWSPIDER_MODULE = "crawler.spiders"
 WIREWATCH_CONFIG = None
 WIREWATCH_DB = None
 WIREWATCH_RECORD_RUNS = True
+WIREWATCH_STATE = "crawler.state.LocalState"
 # Conditional polls of a feed or sitemap answered 304 in a row before one full fetch checks
 # that the server's validators still tell the truth (storage/sources.py).
 WIREWATCH_VERIFY_EVERY = 8

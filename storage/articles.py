@@ -348,6 +348,26 @@ def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = 
     return row[0] > isoformat(cutoff)
 
 
+def known_url_keys(
+    db: Database, article_ids: Sequence[int] | None = None, page: int = 10_000
+) -> Iterator[tuple[str, str]]:
+    """(URL key, first seen) of the given articles, or of every stored one, the oldest article
+    first: what :func:`should_fetch` reads, for a copy kept elsewhere (a cluster's Redis)."""
+    sql = (
+        "select u.key, a.first_seen from article_urls u join articles a on a.id = u.article_id "
+        "where u.key is not null"
+    )
+    if article_ids is not None:
+        if not article_ids:
+            return
+        marks = ",".join("?" * len(article_ids))
+        yield from db.execute(f"{sql} and a.id in ({marks}) order by a.id", list(article_ids))
+        return
+    cursor = db.execute(f"{sql} order by a.id")
+    while rows := cursor.fetchmany(page):
+        yield from rows
+
+
 def watch_candidates(db: Database, fts_match: str | None, page: int = 500) -> Iterator[dict]:
     """Stored articles newest first (published, else first seen): those the full-text
     expression ``fts_match`` finds, or all when it is None; read ``page`` rows at a time."""

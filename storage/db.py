@@ -272,6 +272,13 @@ def m011_channel_health(db: Database) -> None:
     )
 
 
+@migrations()
+def m012_run_worker(db: Database) -> None:
+    # The cluster worker (host:pid) that ran a run; "" while no worker has answered it; NULL
+    # for a run on the monitor's own machine (storage/runs.py).
+    db.table("crawl_runs").add_column("worker", str)
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

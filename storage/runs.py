@@ -1,7 +1,9 @@
 """The ``crawl_runs`` table: one row per run of an outlet, opened at start, closed at the end.
 
 A run whose process died leaves its row ``running``; :func:`close_abandoned` marks such rows
-``killed`` once their process is gone.
+``killed`` once their process is gone. A cluster's run (``worker`` not NULL) is opened by the
+monitor when it sends the run to Redis and closed when its outcome comes home
+(:func:`close_cluster_run`), or, if none comes in time, as failed by :func:`close_unheard`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ TIMEOUT = "timeout"
 PROBLEMS = "wirewatch/problems"
 SOURCES = "wirewatch/sources/total"
 SOURCES_FAILED = "wirewatch/sources/failed"
+#: Counters of a run's stats that are errors, beside every ``wirewatch/fetch/...``.
+ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_exceptions/count")
 
 
 def problems_of(stats: Mapping[str, Any]) -> list[str]:
@@ -56,15 +60,23 @@ def unreadable(stats: Mapping[str, Any]) -> bool:
     return total > 0 and int(stats.get(SOURCES_FAILED, 0) or 0) >= total
 
 
-def start_run(db: Database, outlet: str, now: datetime | None = None) -> int:
-    """Record the start of a run; returns its id."""
+#: The reason of a cluster run no worker answered in time; its outcome, if it comes later,
+#: replaces it.
+UNHEARD = "unheard"
+
+
+def start_run(db: Database, outlet: str, now: datetime | None = None, cluster: bool = False) -> int:
+    """Record the start of a run (of this process, or sent to a cluster's workers); its id."""
     with write_transaction(db):
-        row = {
+        row: dict[str, Any] = {
             "outlet": outlet,
             "started": isoformat(now or datetime.now(UTC)),
             "status": RUNNING,
-            "pid": os.getpid(),
         }
+        if cluster:
+            row["worker"] = ""
+        else:
+            row["pid"] = os.getpid()
         run_id = db.table("crawl_runs").insert(row).last_pk
     assert run_id is not None
     return int(run_id)
@@ -197,9 +209,88 @@ def settle_run(
         return run
 
 
+def count_articles(db: Database, run_id: int, new: int, updated: int) -> None:
+    """Add what a batch of a cluster run's articles stored to the run's counts."""
+    if new or updated:
+        with write_transaction(db):
+            db.execute(
+                "update crawl_runs set articles_new = coalesce(articles_new, 0) + ?, "
+                "articles_updated = coalesce(articles_updated, 0) + ? where id = ?",
+                [new, updated, run_id],
+            )
+
+
+def close_cluster_run(
+    db: Database,
+    run_id: int,
+    status: str,
+    *,
+    worker: str,
+    reason: str,
+    stats: dict[str, Any],
+    lag: float | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """Close a cluster run with the outcome its worker sent, and return it; None if it was
+    closed already (a second outcome: the run was taken over and both workers answered)."""
+    values: dict[str, Any] = {
+        "finished": isoformat(now or datetime.now(UTC)),
+        "status": status,
+        "worker": worker,
+        "pages_fetched": int(stats.get("downloader/response_count", 0)),
+        "errors": error_count(stats),
+        "reason": reason,
+        "stats": json.dumps(stats, default=str, sort_keys=True),
+    }
+    if lag is not None:
+        values["lag"] = round(lag, 3)
+    with write_transaction(db):
+        open_ = db.execute(
+            "select 1 from crawl_runs where id = ? and worker is not null and "
+            "(status = ? or (status = ? and reason like ?))",
+            [run_id, RUNNING, FAILED, UNHEARD + "%"],
+        ).fetchone()
+        if open_ is None:
+            return None
+        db.table("crawl_runs").update(run_id, values)
+        return dict(db.table("crawl_runs").get(run_id))
+
+
+def close_unheard(db: Database, before: datetime, why: str) -> list[dict[str, Any]]:
+    """Close as failed the cluster runs still open that were sent before ``before``: no worker
+    answered them (``why`` says how long was waited); returns them."""
+    stamp = isoformat(datetime.now(UTC))
+    with write_transaction(db):
+        rows = list(
+            db.query(
+                "select * from crawl_runs where status = ? and worker is not null and started < ?",
+                [RUNNING, isoformat(before)],
+            )
+        )
+        for row in rows:
+            row.update(status=FAILED, finished=stamp, reason=f"{UNHEARD}: {why}")
+            db.table("crawl_runs").update(
+                row["id"], {"status": FAILED, "finished": stamp, "reason": row["reason"]}
+            )
+    return rows
+
+
+def error_count(stats: Mapping[str, Any]) -> int:
+    """The errors of a crawl: failed fetches, unreadable feeds, failed writes, callback
+    crashes."""
+    return sum(
+        int(value)
+        for key, value in stats.items()
+        if key.startswith("wirewatch/fetch/") or key in ERROR_STATS
+    )
+
+
 def close_abandoned(db: Database, now: datetime | None = None) -> int:
-    """Mark ``running`` rows whose process no longer exists as ``killed``; returns how many."""
-    rows = db.execute("select id, pid from crawl_runs where status = ?", [RUNNING]).fetchall()
+    """Mark ``running`` rows whose process no longer exists as ``killed``; returns how many.
+    A cluster's runs have no process here: their outcome comes through Redis."""
+    rows = db.execute(
+        "select id, pid from crawl_runs where status = ? and worker is null", [RUNNING]
+    ).fetchall()
     dead = [run_id for run_id, pid in rows if not _alive(pid)]
     if dead:
         with write_transaction(db):

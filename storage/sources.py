@@ -53,3 +53,13 @@ def record_not_modified(db: Database, url: str, now: datetime | None = None) -> 
             "update source_cache set polls = polls + 1, checked = ? where url = ?",
             [isoformat(now or datetime.now(UTC)), url],
         )
+
+
+def source_states(db: Database, urls: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The last poll of each of ``urls`` that has one, or of every source: url -> state."""
+    if urls is not None and not urls:
+        return {}
+    sql = "select * from source_cache"
+    if urls is not None:
+        sql += f" where url in ({','.join('?' * len(urls))})"
+    return {row["url"]: row for row in db.query(sql, urls or [])}

@@ -136,6 +136,7 @@ WATCH = '[[watches]]\nname = "w"\nemail = "x@example.org"\n'
             2,
             "crawl.user_agnt: unknown key (did you mean 'user_agent'?)",
         ),
+        ('[cluster]\nredis = "redis://:pw@h/0"\n', 2, "cluster.redis: a password in the file"),
         (
             BASE + WATCH + 'query = "S-400"\noutlets = ["b"]\n',
             8,
@@ -162,3 +163,13 @@ def test_a_mistake_exits_2_with_its_line(tmp_path):
     assert result.stderr.strip() == (
         f'error: {config}:4: outlets.0.every: 30 has no unit: write "30s" for seconds or "30m" for minutes'
     )
+
+
+def test_a_key_written_by_its_alias_is_never_suggested_by_its_field_name():
+    # [email] from is the field "sender": "sender" itself is unknown, not "did you mean 'sender'".
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[email]\nsender = "x@example.org"\n', Path("w.toml"))
+    assert str(caught.value) == "w.toml:2: email.sender: unknown key"
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[email]\nfrm = "x@example.org"\n', Path("w.toml"))
+    assert str(caught.value) == "w.toml:2: email.frm: unknown key (did you mean 'from'?)"

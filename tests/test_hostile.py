@@ -137,4 +137,4 @@ def test_links_to_private_addresses_from_a_public_outlet_are_not_followed(tmp_pa
     requested = [r.url for r in spider._requests_for(entries, "https://news.example/feed")]
     assert requested == ["https://news.example/politics/1.html"]
     assert crawler.stats.get_value("wirewatch/discover/private") == 5
-    spider.db.close()
+    spider.state.close()

@@ -61,6 +61,7 @@ def test_schema_is_migrated_once(db_path):
         "m009_source_cache",
         "m010_alert_terms",
         "m011_channel_health",
+        "m012_run_worker",
     ]
 
 

@@ -703,6 +703,38 @@ def status(ctx: _Context, as_json: bool) -> None:
             f"channel {channel['url']}: failing, {channel['failures']} run(s) in a row since "
             f"{_when(channel['since'])}: {channel['last_error']}"
         )
+    if "cluster" in report:
+        _echo_cluster(report["cluster"])
+
+
+def _echo_cluster(cluster: dict[str, Any]) -> None:
+    click.echo(f"\ncluster: Redis at {cluster['redis']}", nl=False)
+    if "error" in cluster:
+        click.echo(f": unreachable ({cluster['error']})")
+        return
+    backlog = cluster["backlog"]
+    click.echo(
+        f", {backlog['runs']} run(s) waiting for a worker, {backlog['results']} result(s) "
+        "waiting for the monitor"
+    )
+    if not cluster["workers"]:
+        click.echo("  no worker heard from (start one: wirewatch worker)")
+        return
+    header = ("worker", "state", "runs in hand", "served", "last heartbeat")
+    rows = [
+        (
+            w["id"],
+            w["state"],
+            w.get("runs", "0"),
+            w.get("served", "0"),
+            f"{_when(w.get('beat'))} ({w['age']:.0f}s ago)",
+        )
+        for w in cluster["workers"]
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    for cells in (header, *rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        click.echo(f"  {line}".rstrip())
 
 
 HEALTH_COLOURS = {"healthy": "green", "unhealthy": "red", "unknown": "yellow"}
@@ -735,13 +767,60 @@ def run(ctx: _Context) -> None:
 
 
 @cli.command("worker-serve", hidden=True)
+@click.option("--cluster", is_flag=True, help="Take runs from the [cluster] Redis.")
 @pass_context
-def worker_serve(ctx: _Context) -> None:
-    """Serve the monitor's crawl runs on stdin/stdout (started by `wirewatch run`)."""
+def worker_serve(ctx: _Context, cluster: bool) -> None:
+    """Serve the monitor's crawl runs on stdin/stdout (started by `wirewatch run`), or a
+    cluster's from Redis (started by `wirewatch worker`)."""
+    load_config(ctx.config_file)  # a bad config stops here, with its message
+    if cluster:
+        from wirewatch.cluster_worker import serve_cluster
+
+        serve_cluster(ctx.config_file)
+        return
     from wirewatch.worker import serve
 
-    load_config(ctx.config_file)  # a bad config stops here, with its message
     serve(ctx.config_file, Path(ctx.db_override) if ctx.db_override else None)
+
+
+@cli.command()
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes on this machine [default: one per core].",
+)
+@pass_context
+def worker(ctx: _Context, processes: int | None) -> None:
+    """Crawl for a cluster's monitor: take due runs from the [cluster] Redis, send the articles
+    home there, until SIGTERM or Ctrl-C.
+
+    Runs on each crawling machine with the monitor's config file (its outlets and [crawl]);
+    no SQLite file is needed here. The URL with its password comes from $WIREWATCH_REDIS_URL.
+    SIGHUP, or saving the config file, starts fresh worker processes on it.
+    """
+    from cluster.bus import Bus, RedisError
+    from wirewatch.cluster_worker import supervise, worker_command
+
+    config = ctx.config
+    if not config.cluster.redis:
+        raise click.ClickException(
+            f"{ctx.config_file}: no [cluster] redis: a worker takes its runs from Redis "
+            '(add [cluster] redis = "redis://HOST:6379/0"; on one machine `wirewatch run` '
+            "starts its own workers)"
+        )
+    bus = Bus(config.redis_url)
+    try:
+        bus.ping()
+    except RedisError as exc:
+        # Not fatal: Redis may be restarting; the workers wait for it, and say so.
+        logger.warning("Redis at %(where)s: %(error)s", {"where": bus.where(), "error": exc})
+    if not ctx.verbose:
+        for handler in logging.root.handlers:
+            handler.setLevel(logging.INFO)
+        logging.root.setLevel(logging.INFO)
+    count = processes or os.cpu_count() or 1
+    sys.exit(supervise(ctx.config_file, count, worker_command(ctx.config_file)))
 
 
 @cli.command()

@@ -4,7 +4,7 @@ Each package defines the section it reads (``storage.config``, ``crawler.config`
 ``alerts.config``, ``scheduler.ScheduleConfig``); this module composes them into ``Config``,
 finds and reads the file, and reports every error once, naming the key and the line of the
 file it is on, before anything is crawled. It is the one place that reads the environment:
-``WIREWATCH_CONFIG``, ``WIREWATCH_DB``, ``WIREWATCH_SMTP_URL`` and
+``WIREWATCH_CONFIG``, ``WIREWATCH_DB``, ``WIREWATCH_SMTP_URL``, ``WIREWATCH_REDIS_URL`` and
 ``WIREWATCH_BROWSE_PASSWORD_HASH``. The file is looked up from
 ``--config``, then ``$WIREWATCH_CONFIG``, then ``./wirewatch.toml``.
 """
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from alerts.config import EmailConfig, HealthConfig, WatchConfig
 from alerts.mail import SMTP_URL
+from cluster.config import ClusterConfig
 from core.errors import ConfigError
 from core.fields import Section
 from crawler.config import CrawlConfig, OutletConfig
@@ -31,6 +32,7 @@ from scheduler import ScheduleConfig
 from storage.config import StorageConfig
 
 __all__ = [
+    "ClusterConfig",
     "Config",
     "CrawlConfig",
     "EmailConfig",
@@ -46,6 +48,7 @@ __all__ = [
 
 DEFAULT_CONFIG = "wirewatch.toml"
 BROWSE_PASSWORD_HASH = "WIREWATCH_BROWSE_PASSWORD_HASH"
+REDIS_URL = "WIREWATCH_REDIS_URL"
 
 
 class Config(Section):
@@ -54,6 +57,7 @@ class Config(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     health: HealthConfig = HealthConfig()
     email: EmailConfig = EmailConfig()
+    cluster: ClusterConfig = ClusterConfig()
     outlets: list[OutletConfig] = []
     watches: list[WatchConfig] = []
     path: Path | None = None
@@ -92,6 +96,12 @@ class Config(Section):
     def smtp_url(self) -> str:
         """``$WIREWATCH_SMTP_URL``: SMTP credentials live in the environment, never the file."""
         return os.environ.get(SMTP_URL, "")
+
+    @property
+    def redis_url(self) -> str:
+        """The cluster's Redis: ``$WIREWATCH_REDIS_URL`` (the URL with its password) if set,
+        else ``[cluster] redis``."""
+        return os.environ.get(REDIS_URL) or self.cluster.redis
 
     @property
     def environment(self) -> Mapping[str, str]:
@@ -204,8 +214,8 @@ def _did_you_mean(loc: tuple[Any, ...]) -> str:
         model = inner[0] if inner else annotation
         if not hasattr(model, "model_fields"):
             return ""
-    names = {n for n, f in model.model_fields.items() if n != "path"}
-    names |= {f.alias for f in model.model_fields.values() if f.alias}
+    # A field with an alias is written by its alias only (``from``, not ``sender``).
+    names = {f.alias or n for n, f in model.model_fields.items() if n != "path"}
     return _close(str(loc[-1]), names)
 
 

@@ -14,9 +14,9 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.config import trusted_hosts
-from crawler.context import LOADED, Shared, error_count
+from crawler.context import LOADED, Shared
 from crawler.spiders.outlet import OutletSpider
-from storage.runs import problems_of, unreadable
+from storage.runs import error_count, problems_of, unreadable
 from wirewatch.config import load_config
 
 SUMMARY_KEYS = {

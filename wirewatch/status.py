@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from cluster.bus import Bus, RedisError
 from extractors.dates import isoformat
 from scheduler import HEARTBEAT, next_due, outlet_trigger
 from storage import monitor as heartbeat
@@ -18,6 +19,9 @@ from storage.health import health_state
 from storage.outbox import counts
 from storage.runs import last_run, run_problems
 from wirewatch.config import Config
+
+#: Seconds without a heartbeat (workers beat every second) after which a worker is "silent".
+WORKER_SILENT = 15.0
 
 
 def monitor_state(db: Database, now: datetime) -> dict[str, Any]:
@@ -71,7 +75,7 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
             }
         )
     outbox = counts(db)
-    return {
+    report = {
         "now": isoformat(now),
         "monitor": monitor,
         "outlets": outlets,
@@ -79,3 +83,30 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
         "emails": outbox["emails"],
         "failing_channels": failing_channels(db),
     }
+    if config.cluster.redis:
+        report["cluster"] = cluster_status(config, now)
+    return report
+
+
+def cluster_status(config: Config, now: datetime) -> dict[str, Any]:
+    """The cluster's Redis as the monitor sees it: the backlog of both streams, and each worker
+    heard from in the last week (host, runs in hand, last heartbeat; ``silent`` when it has
+    not beaten for WORKER_SILENT seconds)."""
+    bus = Bus(config.redis_url)
+    try:
+        workers = bus.workers()
+        backlog = bus.backlog()
+    except RedisError as exc:
+        return {"redis": bus.where(), "error": str(exc)}
+    finally:
+        bus.close()
+    for worker in workers:
+        worker["age"] = (now - datetime.fromisoformat(worker["beat"])).total_seconds()
+        if worker.get("stopped") == "1":
+            worker["state"] = "stopped"
+        elif worker["age"] > WORKER_SILENT:
+            worker["state"] = "silent"
+        else:
+            worker["state"] = "draining" if worker.get("draining") == "1" else "running"
+    workers.sort(key=lambda w: (w["state"] != "running", w["id"]))
+    return {"redis": bus.where(), "backlog": backlog, "workers": workers}

@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.crawler import Crawler, CrawlerRunner
+from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor
 
 from crawler.context import crawl_config
@@ -128,12 +129,18 @@ class Worker:
         for entry in list(self.waiting):
             token, outlet, deadline, queued = entry
             sites = self._sites(outlet)
-            if sites & self.busy.keys():
+            if not self._hold_sites(token, sites):
                 continue
             self.waiting.remove(entry)
-            self.busy.update(dict.fromkeys(sites, token))
             # The time spent waiting counts against the run's deadline.
             self._launch(token, outlet, max(1.0, deadline - (time.monotonic() - queued)))
+
+    def _hold_sites(self, token: str, sites: set[str]) -> bool:
+        """Take ``sites`` for the run ``token`` if no other run holds one of them."""
+        if sites & self.busy.keys():
+            return False
+        self.busy.update(dict.fromkeys(sites, token))
+        return True
 
     def _sites(self, name: str) -> set[str]:
         """The sites (host and port) of an outlet's sources (computed once per outlet: the
@@ -146,9 +153,13 @@ class Worker:
             self.sites[name] = {urlsplit(url).netloc.lower() for url in sources}
         return self.sites[name]
 
-    def _launch(self, token: str, outlet: str, deadline: float) -> None:
+    def _run_settings(self, token: str, outlet: str, deadline: float) -> Settings:
         settings = self.settings.copy()
         settings.set("CLOSESPIDER_TIMEOUT", deadline, priority="cmdline")
+        return settings
+
+    def _launch(self, token: str, outlet: str, deadline: float) -> None:
+        settings = self._run_settings(token, outlet, deadline)
         crawler = Crawler(_spider_class(), settings)
         self.active[token] = crawler
         try:
@@ -167,9 +178,17 @@ class Worker:
             del self.busy[site]
         stats = crawler.stats.get_stats() if crawler.stats else {}
         reason = error or str(stats.get("finish_reason", "not started"))
-        self.send({"op": "done", "id": token, "reason": reason, "run": _run_id(crawler)})
+        self._report(token, crawler, reason, stats)
         self._start_waiting()
         self._maybe_exit()
+
+    def _report(self, token: str, crawler: Crawler, reason: str, stats: dict[str, Any]) -> None:
+        """Tell the monitor how the run ended."""
+        self.send({"op": "done", "id": token, "reason": reason, "run": _run_id(crawler)})
+
+    def _drop(self, token: str) -> None:
+        """A run that waited for its site is closed unstarted: the worker stops."""
+        self.send({"op": "done", "id": token, "reason": "shutdown", "run": None})
 
     def _maybe_exit(self) -> None:
         from twisted.internet.error import ReactorNotRunning
@@ -182,7 +201,7 @@ class Worker:
         """The monitor is gone: close every run in hand as ``shutdown``, then exit."""
         self.draining = True
         for token, *_ in self.waiting:
-            self.send({"op": "done", "id": token, "reason": "shutdown", "run": None})
+            self._drop(token)
         self.waiting.clear()
         if not self.active:
             self._maybe_exit()

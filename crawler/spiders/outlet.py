@@ -40,21 +40,19 @@ from scrapy.linkextractors import LinkExtractor
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
-from sqlite_utils import Database
+from scrapy.utils.misc import load_object
 from twisted.python.failure import Failure
 
 from crawler.config import OutletConfig
-from crawler.context import apply_crawl_section, crawl_config, database_path
+from crawler.context import apply_crawl_section, crawl_config
 from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
 from crawler.finder import web_page_hint
 from crawler.items import ArticleItem
 from crawler.problems import add_problem, refused, say_failures_once, why_failed
+from crawler.state import LOCAL, CrawlState
 from extractors.article import extract_article
 from extractors.dates import isoformat, parse_date
 from extractors.urls import host_of, in_domains, private_target
-from storage.articles import should_fetch
-from storage.db import open_db
-from storage.sources import record_fetch, record_not_modified, source_state
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +81,9 @@ class OutletSpider(scrapy.Spider):
         except KeyError:
             known = ", ".join(o.name for o in config.outlets) or "none"
             raise ValueError(f"no outlet {spider.name!r} in the config (known: {known})") from None
-        spider.db = open_db(database_path(crawler.settings, config), config.storage.busy_timeout)
+        # What earlier runs saw: the SQLite file, or a cluster's Redis (crawler/state.py).
+        state = load_object(crawler.settings.get("WIREWATCH_STATE") or LOCAL)
+        spider.state = state.from_crawler(crawler)
         spider.recheck = crawler.settings.getfloat("WIREWATCH_RECHECK")
         spider.min_text = crawler.settings.getint("WIREWATCH_MIN_TEXT")
         spider.max_pages = crawler.settings.getint("WIREWATCH_MAX_PAGES")
@@ -103,7 +103,7 @@ class OutletSpider(scrapy.Spider):
         return spider
 
     outlet: OutletConfig
-    db: Database
+    state: CrawlState
     allowed_domains: list[str]
     recheck: float
     min_text: int
@@ -132,7 +132,7 @@ class OutletSpider(scrapy.Spider):
         meta: dict[str, Any] = {"wirewatch_source": kind}
         headers = {}
         if kind in {"feed", "sitemap"}:
-            state = source_state(self.db, url)
+            state = self.state.source_state(url)
             meta.update(wirewatch_state=state, handle_httpstatus_list=[304])
             if state and state["trusted"] and state["polls"] < self.verify_every:
                 if state["etag"]:
@@ -159,7 +159,7 @@ class OutletSpider(scrapy.Spider):
         state = response.meta["wirewatch_state"]
         if response.status == 304:
             self._count("sources/not_modified")
-            record_not_modified(self.db, url)
+            self.state.record_not_modified(url)
             return True
         header = lambda name: (response.headers.get(name) or b"").decode("latin-1")  # noqa: E731
         etag, modified = header("ETag"), header("Last-Modified")
@@ -177,8 +177,8 @@ class OutletSpider(scrapy.Spider):
                 "%(url)s changed under the same ETag/Last-Modified: polled in full from now on",
                 {"url": url},
             )
-        record_fetch(
-            self.db, url, etag=etag, last_modified=modified, digest=digest, trusted=trusted
+        self.state.record_fetch(
+            url, etag=etag, last_modified=modified, digest=digest, trusted=trusted
         )
         return False
 
@@ -335,7 +335,7 @@ class OutletSpider(scrapy.Spider):
             if entry.published and entry.published < self.oldest:
                 self._count("discover/too_old")
                 continue
-            if not should_fetch(self.db, url, self.recheck):
+            if not self.state.should_fetch(url, self.recheck):
                 self._count("discover/known")
                 continue
             self.requested += 1
@@ -422,7 +422,7 @@ class OutletSpider(scrapy.Spider):
 
     def closed(self, reason: str) -> None:
         self._judge_run()
-        self.db.close()
+        self.state.close()
 
     def _judge_run(self) -> None:
         """Problems of the run as a whole: robots.txt forbade every article, most items were
