@@ -174,6 +174,13 @@ def outlet_trigger(config: MonitorConfig, outlet: OutletConfig) -> tuple[BaseTri
     return trigger, every, f"every {format_duration(every)}"
 
 
+def known_window(config: MonitorConfig) -> float:
+    """Seconds a cluster's Redis keeps a stored URL's key: ``[cluster] known_for``, and at
+    least the longest ``max_age`` and the re-check window, and a day."""
+    ages = [outlet.max_age for outlet in config.outlets]
+    return max([config.cluster.known_for, config.crawl.recheck, 86400.0, *ages])
+
+
 def next_due(config: MonitorConfig, outlet: OutletConfig, last: datetime | None) -> datetime | None:
     """When ``outlet`` is next due after a run started at ``last``; None if it never ran."""
     if last is None:
@@ -205,7 +212,13 @@ class Monitor:
         self.home: Home | None = None
         self.pool: WorkerPool | None = None
         if config.cluster.redis:
-            self.home = Home(Bus(config.redis_url), self.open, config.watches, self._settle)
+            self.home = Home(
+                Bus(config.redis_url),
+                self.open,
+                config.watches,
+                self._settle,
+                known_window(config),
+            )
         elif workers:
             self.pool = WorkerPool(self.command("worker-serve"), workers)
         self.due: dict[str, datetime] = {}  # job id: when its current run was due

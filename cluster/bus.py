@@ -7,7 +7,7 @@ Keys (all under ``wirewatch:``):
   seconds: a run not started by then is answered ``expired`` instead of crawled).
 - ``results``: stream of what workers send home, consumer group ``monitor``: ``articles``
   (a batch of one run's extracted articles) and ``done`` (the run's end: its finish reason,
-  stats and feed validators).
+  stats and feed validators). ``rejected``: results the monitor could not read, set aside.
 - ``known``: hash, URL key -> when its article was first seen; ``sources``: hash, feed or
   sitemap URL -> its last poll (JSON); ``state``: set once both were built from SQLite (gone:
   Redis lost its data, and the monitor builds them again).
@@ -28,6 +28,7 @@ from redis.lock import Lock
 PREFIX = "wirewatch"
 RUNS = f"{PREFIX}:runs"
 RESULTS = f"{PREFIX}:results"
+REJECTED = f"{PREFIX}:rejected"
 KNOWN = f"{PREFIX}:known"
 SOURCES = f"{PREFIX}:sources"
 STATE = f"{PREFIX}:state"
@@ -166,6 +167,11 @@ class Bus:
         pipe.xdel(RESULTS, message_id)
         pipe.execute()
 
+    def reject(self, message_id: str, message: Mapping[str, Any], error: str) -> None:
+        """Set a result the monitor cannot store aside (``rejected``), then drop it."""
+        self.redis.xadd(REJECTED, {"m": json.dumps(message, default=str), "error": error})
+        self.settled(message_id)
+
     def backlog(self) -> dict[str, int]:
         """Runs waiting for a worker, and results waiting for the monitor."""
         return {"runs": int(self.redis.xlen(RUNS)), "results": int(self.redis.xlen(RESULTS))}
@@ -190,6 +196,20 @@ class Bus:
         for key, first_seen in pairs:
             pipe.hsetnx(KNOWN, key, first_seen)
         pipe.execute()
+
+    def trim_known(self, before: str, page: int = 1000) -> int:
+        """Forget the URL keys first seen before ``before``; how many."""
+        dropped = 0
+        batch: list[str] = []
+        for key, first_seen in self.redis.hscan_iter(KNOWN, count=page):
+            if str(first_seen) < before:
+                batch.append(str(key))
+            if len(batch) >= page:
+                dropped += int(self.redis.hdel(KNOWN, *batch))
+                batch = []
+        if batch:
+            dropped += int(self.redis.hdel(KNOWN, *batch))
+        return dropped
 
     def source(self, url: str) -> dict[str, Any] | None:
         value = self.redis.hget(SOURCES, url)

@@ -19,6 +19,10 @@ class ClusterConfig(Section):
     claim_after: Interval = 60.0
     #: Runs one worker process holds at once.
     runs: Count = Field(default=4, ge=1, le=256)
+    #: How long Redis keeps a stored URL's key for the workers to skip it (SQLite keeps it for
+    #: ever); an older URL still listed by a feed, undated, is fetched again and recognised
+    #: there. At least the outlets' longest max_age.
+    known_for: Interval = 30 * 86400.0
 
     @field_validator("redis")
     @classmethod

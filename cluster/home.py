@@ -18,13 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from alerts.config import WatchConfig
-from cluster.bus import Bus, RedisError
+from cluster.bus import REJECTED, Bus, RedisError
 from crawler.runs import REASONS, STATUS
 from extractors.article import Article
 from extractors.dates import isoformat
@@ -39,6 +39,8 @@ logger = logging.getLogger("wirewatch.cluster")
 BATCH = 20
 #: Seconds between two checks that Redis still holds the crawl state.
 STATE_CHECK = 5.0
+#: Seconds between two trims of the known URL keys.
+TRIM_EVERY = 3600.0
 #: What a run lost with Redis's data is answered with.
 LOST = "lost: Redis lost its data (restarted without its AOF?) before a worker answered"
 
@@ -52,10 +54,13 @@ class Home:
         open_db: Callable[[], Database],
         watches: Sequence[WatchConfig],
         settle: Callable[[dict[str, Any]], None],
+        known_for: float = 30 * 86400.0,
     ) -> None:
         """``settle`` is called with each run closed here that no :meth:`send` waits for (a run
-        of an earlier monitor)."""
+        of an earlier monitor). URL keys first seen more than ``known_for`` seconds ago are
+        dropped from Redis (hourly), and not copied there by a rebuild."""
         self.bus = bus
+        self.known_for = known_for
         self.open_db = open_db
         self.watches = list(watches)
         self.settle = settle
@@ -134,6 +139,7 @@ class Home:
         ingest = Ingest(db, self.watches)
         pending = True
         checked = 0.0
+        trimmed = time.monotonic()
         try:
             while not self.stopping.is_set():
                 if self.reloaded:
@@ -143,12 +149,27 @@ class Home:
                     if time.monotonic() - checked >= STATE_CHECK:
                         self.check_state(db)
                         checked = time.monotonic()
+                    if time.monotonic() - trimmed >= TRIM_EVERY:
+                        self.trim()
+                        trimmed = time.monotonic()
                     messages = self.bus.results(BATCH, 1.0, pending=pending)
                     if pending and not messages:
                         pending = False
                         continue
                     for message_id, message in messages:
-                        self.handle(db, ingest, message)
+                        try:
+                            self.handle(db, ingest, message)
+                        except (RedisError, sqlite3.Error):
+                            raise
+                        except Exception as exc:
+                            # Not wirewatch's shape: set aside, so that it blocks nothing.
+                            logger.exception(
+                                "A result of run %(run)s could not be stored; it is kept in "
+                                "Redis as %(stream)s",
+                                {"run": message.get("run"), "stream": REJECTED},
+                            )
+                            self.bus.reject(message_id, message, repr(exc))
+                            continue
                         self.bus.settled(message_id)
                     self._up()
                 except RedisError as exc:
@@ -174,9 +195,7 @@ class Home:
         elif kind == "done":
             self._done(db, message)
         else:
-            logger.error(
-                "Not a result of wirewatch's, dropped: %(message).200r", {"message": message}
-            )
+            raise ValueError(f"not a result of wirewatch's (kind {kind!r})")
 
     def _articles(self, db: Database, ingest: Ingest, message: dict[str, Any]) -> None:
         outlet = str(message["outlet"])
@@ -238,6 +257,18 @@ class Home:
         else:
             self.settle(run)
 
+    def oldest_known(self) -> str:
+        return isoformat(datetime.now(UTC) - timedelta(seconds=self.known_for))
+
+    def trim(self) -> None:
+        """Drop the URL keys older than ``known_for`` from Redis: it holds a window, SQLite
+        holds all."""
+        dropped = self.bus.trim_known(self.oldest_known())
+        if dropped:
+            logger.info(
+                "Redis: %(count)d URL keys past [cluster] known_for dropped", {"count": dropped}
+            )
+
     def check_state(self, db: Database) -> None:
         """Make sure Redis has both streams' groups and the crawl state."""
         self.bus.ensure_groups()
@@ -256,7 +287,7 @@ class Home:
             future.set_result({"lost": LOST})
         count = 0
         batch: list[tuple[str, str]] = []
-        for pair in known_url_keys(db):
+        for pair in known_url_keys(db, since=self.oldest_known()):
             batch.append(pair)
             if len(batch) >= 10_000:
                 self.bus.publish_known(batch)

@@ -349,10 +349,14 @@ def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = 
 
 
 def known_url_keys(
-    db: Database, article_ids: Sequence[int] | None = None, page: int = 10_000
+    db: Database,
+    article_ids: Sequence[int] | None = None,
+    since: str = "",
+    page: int = 10_000,
 ) -> Iterator[tuple[str, str]]:
-    """(URL key, first seen) of the given articles, or of every stored one, the oldest article
-    first: what :func:`should_fetch` reads, for a copy kept elsewhere (a cluster's Redis)."""
+    """(URL key, first seen) of the given articles, or of every one first seen ``since``, the
+    oldest article first: what :func:`should_fetch` reads, for a copy kept elsewhere (a
+    cluster's Redis)."""
     sql = (
         "select u.key, a.first_seen from article_urls u join articles a on a.id = u.article_id "
         "where u.key is not null"
@@ -363,7 +367,7 @@ def known_url_keys(
         marks = ",".join("?" * len(article_ids))
         yield from db.execute(f"{sql} and a.id in ({marks}) order by a.id", list(article_ids))
         return
-    cursor = db.execute(f"{sql} order by a.id")
+    cursor = db.execute(f"{sql} and a.first_seen >= ? order by a.id", [since])
     while rows := cursor.fetchmany(page):
         yield from rows
 

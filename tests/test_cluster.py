@@ -17,7 +17,7 @@ from conftest import ROOT, SITE, outlets_config, wirewatch
 from test_scheduler import Daemon, runs, schedule, wait_for
 from test_workers import stored
 
-from cluster.bus import KNOWN, RUNS, WORKER_GROUP, Bus
+from cluster.bus import KNOWN, REJECTED, RUNS, WORKER_GROUP, Bus
 from cluster.home import Home
 from extractors.article import Article
 from ingest import Ingest
@@ -267,6 +267,11 @@ def test_results_stored_twice_change_nothing_and_an_emptied_redis_is_rebuilt_fro
     keys = dict(known_url_keys(db))
     assert keys and all(bus.known(key) == first for key, first in keys.items())
     assert bus.source("http://x/feed")["etag"] == '"e1"'
+    # Redis keeps a window of the URL keys; SQLite keeps them all.
+    home.known_for = -60  # a window that ends before the article was first seen
+    home.trim()
+    assert bus.redis.hlen(KNOWN) == 0
+    home.known_for = 86400
     # Redis comes back empty (no AOF): the state is rebuilt from SQLite.
     bus.redis.flushall()
     assert not bus.ready() and bus.redis.hlen(KNOWN) == 0
@@ -274,6 +279,18 @@ def test_results_stored_twice_change_nothing_and_an_emptied_redis_is_rebuilt_fro
     assert bus.ready()
     assert bus.redis.hlen(KNOWN) == len(keys)
     assert bus.source("http://x/feed")["etag"] == '"e1"'
+    # A result the monitor cannot read is set aside, loudly, and blocks nothing behind it.
+    second = start_run(db, "presstv", cluster=True)
+    bus.ensure_groups()
+    bus.send({"kind": "done", "outlet": "presstv"})  # no run
+    bus.send({**done, "run": second})
+    home.start()
+    try:
+        wait_for(lambda: bus.backlog()["results"] == 0, 30, "the results stream drained")
+    finally:
+        home.stop()
+    assert bus.redis.xlen(REJECTED) == 1
+    assert runs(tmp_path / "w.db")[-1]["status"] == FINISHED
     db.close()
     bus.close()
 
