@@ -19,8 +19,10 @@ for ``--intervals`` intervals; then the benchmark reads ``crawl_runs`` and /proc
   and the log.
 
 Usage: ``python bench/scale.py --outlets 1000 --every 90 --intervals 4 [--workers 0]``;
-``--workers 0`` is the process-per-run design. A line per case goes to stdout and is appended
-to ``bench/scale.txt``.
+``--workers 0`` is the process-per-run design. ``--cluster N`` runs the workers as a cluster's
+instead (#16): a redis-server of its own (AOF on), ``wirewatch worker --processes N`` beside the
+monitor, whose CPU and memory are counted with the workers'. A line per case goes to stdout and
+is appended to ``bench/scale.txt``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -176,7 +179,9 @@ def serve(port: multiprocessing.connection.Connection, started: float, etags: bo
     server.serve_forever()
 
 
-def config_text(port: int, outlets: int, every: int, workers: int, db: Path) -> str:
+def config_text(
+    port: int, outlets: int, every: int, workers: int, db: Path, redis: str = ""
+) -> str:
     lines = [
         f'[storage]\ndatabase = "{db}"\n',
         '[crawl]\nuser_agent = "wirewatch-bench/0.1 (+https://example.org/bench)"',
@@ -187,12 +192,36 @@ def config_text(port: int, outlets: int, every: int, workers: int, db: Path) -> 
         # Every article says "said an official": each new one is an alert and an email.
         '[[watches]]\nname = "all"\nquery = "official"\nemail = "analyst@example.org"\n',
     ]
+    if redis:
+        # As many runs in hand over the cluster's processes as the monitor sends at once.
+        lines.append(f'[cluster]\nredis = "{redis}"\nruns = {max(1, 64 // workers)}\n')
     for n in range(outlets):
         lines.append(
             f'[[outlets]]\nname = "o{n}"\nfeeds = ["http://{site(n)}:{port}/o/{n}/feed.xml"]\n'
             'max_age = "1d"\n'
         )
     return "\n".join(lines)
+
+
+def start_redis(folder: Path) -> str:
+    """A redis-server of the benchmark's own (AOF on, as a cluster's should run); its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    options = ["--bind", "127.0.0.1", "--appendonly", "yes", "--save", ""]
+    server = subprocess.Popen(
+        ["redis-server", *options, "--port", str(port), "--dir", str(folder)],
+        stdout=open(folder / "redis.log", "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+    atexit.register(lambda: server.poll() is None and server.terminate())
+    for _ in range(200):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                break
+        time.sleep(0.05)
+    return f"redis://127.0.0.1:{port}/0"
 
 
 def cpu_seconds(pid: int, own: bool = False) -> float:
@@ -230,6 +259,7 @@ def run_case(
     etags: bool,
     settle: float,
     keep: Path | None,
+    cluster: int = 0,
 ) -> str:
     started = time.time()
     parent, child = multiprocessing.Pipe()
@@ -239,7 +269,18 @@ def run_case(
     with tempfile.TemporaryDirectory(prefix="wirewatch-scale-") as folder:
         db = Path(folder) / "scale.db"
         config = Path(folder) / "scale.toml"
-        config.write_text(config_text(port, outlets, every, workers, db))
+        redis_url = start_redis(Path(folder)) if cluster else ""
+        config.write_text(config_text(port, outlets, every, cluster or workers, db, redis_url))
+        crawlers: subprocess.Popen[bytes] | None = None
+        if cluster:
+            command = [sys.executable, "-m", "wirewatch", "--config", str(config), "worker"]
+            crawlers = subprocess.Popen(
+                [*command, "--processes", str(cluster)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(Path(folder) / "workers.log", "w"),  # noqa: SIM115
+            )
+            atexit.register(lambda: crawlers.poll() is None and crawlers.kill())
         monitor = subprocess.Popen(
             [sys.executable, "-m", "wirewatch", "--config", str(config), "run"],
             cwd=ROOT,
@@ -255,8 +296,10 @@ def run_case(
         rss_by_interval: list[int] = []
         deadline = time.monotonic() + duration
         next_mark = time.monotonic() + every
+        # The cluster's worker processes are the supervisor's children, not the monitor's.
+        parents = [monitor.pid] + ([crawlers.pid] if crawlers else [])
         while time.monotonic() < deadline:
-            for pid in children(monitor.pid):
+            for pid in [child for parent in parents for child in children(parent)]:
                 with contextlib.suppress(OSError):
                     worker_cpu[pid] = cpu_seconds(pid)
                 worker_peak[pid] = max(worker_peak.get(pid, 0), status_kb(pid, "VmHWM"))
@@ -268,8 +311,12 @@ def run_case(
         total_cpu = cpu_seconds(monitor.pid)
         monitor_cpu = cpu_seconds(monitor.pid, own=True)
         # Workers alive now are not yet in cutime: add their own CPU.
-        alive = set(children(monitor.pid))
+        alive = {child for parent in parents for child in children(parent)}
         total_cpu += sum(cpu for pid, cpu in worker_cpu.items() if pid in alive)
+        if crawlers is not None:
+            total_cpu += cpu_seconds(crawlers.pid, own=True)
+            # The CPU of the cluster's workers that ended (replaced) is the supervisor's.
+            total_cpu += cpu_seconds(crawlers.pid) - cpu_seconds(crawlers.pid, own=True)
         # Late is not lost: the monitor runs on (up to ``settle`` seconds) until every article
         # due is mailed; whatever is still missing then is traced below.
         ended = started + duration
@@ -288,7 +335,12 @@ def run_case(
         settled = time.time() - ended
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(timeout=120)
+        if crawlers is not None:
+            crawlers.send_signal(signal.SIGTERM)
+            crawlers.wait(timeout=120)
         log = (Path(folder) / "monitor.log").read_text(encoding="utf-8", errors="replace")
+        if crawlers is not None:
+            log += (Path(folder) / "workers.log").read_text(encoding="utf-8", errors="replace")
         behind = log.count("Falling behind")
         errors = sum(" ERROR " in line or " CRITICAL " in line for line in log.splitlines())
         with sqlite3.connect(db) as connection:
@@ -305,7 +357,7 @@ def run_case(
         traces = [trace(db, outlet, number) for outlet, number in missing[:20]]
         if keep:
             keep.mkdir(parents=True, exist_ok=True)
-            for name in ("scale.db", "scale.toml", "monitor.log"):
+            for name in ("scale.db", "scale.toml", "monitor.log", "workers.log"):
                 for path in Path(folder).glob(name + "*"):
                     shutil.copy2(path, keep / path.name)
     server.kill()
@@ -329,6 +381,8 @@ def run_case(
     p95 = lags[int(0.95 * (len(lags) - 1))] if lags else float("nan")
     peak_worker = max(worker_peak.values(), default=0) / 1024
     design = f"{workers} workers" if workers else "process per run"
+    if cluster:
+        design = f"cluster of {cluster} worker process(es) through Redis"
     design += "" if etags else ", feeds without ETag"
     return (
         f"{outlets} outlets every {every}s x{intervals}, {design}: {runs} runs "
@@ -414,6 +468,12 @@ def main() -> None:
         "(default: one interval)",
     )
     parser.add_argument("--keep", type=Path, help="copy the database and the log here")
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        help="N: the workers as a cluster's, `wirewatch worker --processes N` through Redis",
+    )
     args = parser.parse_args()
     line = run_case(
         args.outlets,
@@ -423,6 +483,7 @@ def main() -> None:
         not args.no_etag,
         args.every if args.settle is None else args.settle,
         args.keep,
+        args.cluster,
     )
     print(line)
     with open(ROOT / "bench" / "scale.txt", "a", encoding="utf-8") as out:
