@@ -348,6 +348,15 @@ def run_case(
                 "select lag, status from crawl_runs where started >= ?",
                 [datetime.fromtimestamp(started, UTC).isoformat()],
             ).fetchall()
+            # Throughput: the runs that started and finished within the measured time.
+            (within,) = connection.execute(
+                "select count(*) from crawl_runs where started >= ? and finished <= ? "
+                "and status = 'finished'",
+                [
+                    datetime.fromtimestamp(started, UTC).isoformat(),
+                    datetime.fromtimestamp(started + duration, UTC).isoformat(),
+                ],
+            ).fetchone()
             articles = connection.execute("select count(*) from articles").fetchone()[0]
             sent = connection.execute(
                 "select articles.url, alerts.sent_at from alerts join articles "
@@ -386,7 +395,8 @@ def run_case(
     design += "" if etags else ", feeds without ETag"
     return (
         f"{outlets} outlets every {every}s x{intervals}, {design}: {runs} runs "
-        f"({finished} finished) of {due} due, {on_time / max(due, 1):.0%} of due runs started "
+        f"({finished} finished) of {due} due, {within / duration:.1f} runs/s finished in the "
+        f"measured {duration}s, {on_time / max(due, 1):.0%} of due runs started "
         f"within 60 s; lag p50 {p50:.1f}s p95 {p95:.1f}s; "
         f"CPU {1000 * total_cpu / max(runs, 1):.0f} ms/run "
         f"(monitor {1000 * monitor_cpu / max(runs, 1):.0f}, crawls "

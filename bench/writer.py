@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(16)
     texts = filler.load_texts()
-    vocabulary = sorted({word for text in texts for word in text.split()})
+    vocabulary = sorted({word for text in texts for word in text.split() if word.isalpha()})
     config = filler.config_with_watches(vocabulary, rng)
     with tempfile.TemporaryDirectory(prefix="wirewatch-writer-") as folder:
         url = scale.start_redis(Path(folder))

@@ -22,7 +22,7 @@ class ClusterConfig(Section):
     #: How long Redis keeps a stored URL's key for the workers to skip it (SQLite keeps it for
     #: ever); an older URL still listed by a feed, undated, is fetched again and recognised
     #: there. At least the outlets' longest max_age.
-    known_for: Interval = 30 * 86400.0
+    known_for: Interval = 7 * 86400.0
 
     @field_validator("redis")
     @classmethod

@@ -54,7 +54,7 @@ class Home:
         open_db: Callable[[], Database],
         watches: Sequence[WatchConfig],
         settle: Callable[[dict[str, Any]], None],
-        known_for: float = 30 * 86400.0,
+        known_for: float = 7 * 86400.0,
     ) -> None:
         """``settle`` is called with each run closed here that no :meth:`send` waits for (a run
         of an earlier monitor). URL keys first seen more than ``known_for`` seconds ago are

@@ -165,9 +165,10 @@ class RedisServer:
     """Debian's ``redis-server`` on a free port of 127.0.0.1, its AOF on, its files in
     ``folder``; :meth:`restart` stops it (SIGTERM: it writes its AOF) and starts it again."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, password: str = "") -> None:
         self.folder = folder
         self.port = free_port()
+        self.password = password
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
@@ -190,6 +191,7 @@ class RedisServer:
                 "",
                 "--protected-mode",
                 "yes",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -200,7 +202,8 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                    # A server with a password answers NOAUTH: it is up all the same.
+                    if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 pass
@@ -218,13 +221,14 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A Redis server for the cluster tests; they skip, saying why, where none is installed."""
+def redis_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server for the cluster tests (indirect parametrization: its password); they skip,
+    saying why, where none is installed."""
     if shutil.which("redis-server") is None:
         pytest.skip(
             "redis-server is not installed (`make test` installs it through apt as root on Debian)"
         )
-    server = RedisServer(tmp_path / "redis")
+    server = RedisServer(tmp_path / "redis", getattr(request, "param", ""))
     try:
         yield server
     finally:

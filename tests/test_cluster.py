@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 from conftest import ROOT, SITE, outlets_config, wirewatch
 from test_scheduler import Daemon, runs, schedule, wait_for
@@ -347,3 +348,36 @@ def test_the_url_with_its_password_comes_from_the_environment(tmp_path, monkeypa
     monkeypatch.delenv("WIREWATCH_REDIS_URL")
     assert load_config(config).redis_url == "redis://10.0.0.5/0"
     assert Bus("redis://:pw@127.0.0.1:6390/2").where() == "127.0.0.1:6390/2"
+
+
+@pytest.mark.parametrize("redis_server", ["s3cret-redis-pass"], indirect=True)
+def test_the_redis_password_comes_from_the_environment_and_is_shown_nowhere(
+    tmp_path, redis_server, site
+):
+    password = redis_server.password
+    config = tmp_path / "w.toml"
+    config.write_text(outlets_config(site, tmp_path / "w.db") + cluster(redis_server.url))
+    secret_url = f"redis://:{password}@127.0.0.1:{redis_server.port}/0"
+    assert wirewatch("--config", str(config), "crawl", "presstv").returncode == 0
+    # Without the password, Redis refuses, and status says so.
+    refused = wirewatch("--config", str(config), "status")
+    assert "unreachable" in refused.stdout and "uthentication" in refused.stdout
+    log = tmp_path / "worker.log"
+    with log.open("ab") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "wirewatch", "--config", str(config), "worker"],
+            cwd=ROOT,
+            stderr=out,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "WIREWATCH_REDIS_URL": secret_url, "WIREWATCH_CONFIG": ""},
+        )
+    try:
+        wait_for(lambda: heartbeats(secret_url), 60, "a worker beating with the password")
+        shown = wirewatch("--config", str(config), "status", WIREWATCH_REDIS_URL=secret_url)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=90) == 0
+    assert "running" in shown.stdout and f"127.0.0.1:{redis_server.port}/0" in shown.stdout
+    for text in (shown.stdout, shown.stderr, refused.stdout, refused.stderr, log.read_text()):
+        assert password not in text
