@@ -45,6 +45,11 @@ RETRY_TIMES = 2
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote control: an HTTP server per crawler that runs the Python code posted to
+# it, with its token in a file under ~/.local/state/scrapy (left behind by a killed process). A
+# crawl worker makes a crawler a run: a code-running port and a file each run. Not for a
+# daemon that reads hostile pages all day.
+REMOTE_CONTROL_ENABLED = False
 # Scrapy parses each callback's source for a `return value` in a generator, on every first call
 # of every crawler: 3 ms a run in a crawl worker. Ruff and the tests look after that here.
 WARN_ON_GENERATOR_RETURN_VALUE = False

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import outlets_config, wirewatch
 from hostile import CASES, hostile_server
 from scrapy.utils.test import get_crawler
 
@@ -138,3 +139,18 @@ def test_links_to_private_addresses_from_a_public_outlet_are_not_followed(tmp_pa
     assert requested == ["https://news.example/politics/1.html"]
     assert crawler.stats.get_value("wirewatch/discover/private") == 5
     spider.state.close()
+
+
+def test_a_crawl_opens_no_remote_control_port_and_leaves_no_job_file(tmp_path, site):
+    # Scrapy 2.19's remote control runs posted Python code on a port per crawler, its token in
+    # a file under the state folder: off in wirewatch (crawler/settings.py).
+    config = tmp_path / "w.toml"
+    config.write_text(outlets_config(site, tmp_path / "w.db"))
+    state = tmp_path / "state"
+    result = wirewatch(
+        "--config", str(config), "-vv", "crawl", "presstv", XDG_STATE_HOME=str(state)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "scrapy.core.engine" in result.stderr  # Scrapy's own lines are shown
+    assert "Remote control" not in result.stderr
+    assert not (state / "scrapy").exists()
