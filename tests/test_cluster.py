@@ -381,3 +381,72 @@ def test_the_redis_password_comes_from_the_environment_and_is_shown_nowhere(
     assert "running" in shown.stdout and f"127.0.0.1:{redis_server.port}/0" in shown.stdout
     for text in (shown.stdout, shown.stderr, refused.stdout, refused.stderr, log.read_text()):
         assert password not in text
+
+
+def test_a_redis_that_comes_back_empty_is_rebuilt_and_the_runs_lost_with_it_are_sent_again(
+    tmp_path, redis_server
+):
+    db_path = tmp_path / "run.db"
+    # Every answer takes 1 s: a run lasts seconds, and runs are always in flight.
+    with serve_folder(SITE, delay=1.0) as slow:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            outlets_config(slow, db_path)
+            + f"\n{WATCH}"
+            + schedule("3s", max_parallel="8")
+            + cluster(redis_server.url, claim_after='"4s"')
+        )
+        monitor = Daemon(config)
+        workers = Workers(config, tmp_path / "worker.log", processes=2)
+        try:
+            wait_for(
+                lambda: len({r["outlet"] for r in runs(db_path) if r["status"] == FINISHED}) == 4,
+                90,
+                "every outlet to finish a run",
+            )
+            wait_for(
+                lambda: any(r["status"] == RUNNING for r in runs(db_path)), 30, "a run in flight"
+            )
+            # Redis loses everything (a restart without its AOF): streams, groups, state.
+            client = redis.Redis.from_url(redis_server.url)
+            client.flushall()
+            client.close()
+            flushed = max(r["id"] for r in runs(db_path))
+            # Built at the start, and again now.
+            wait_for(lambda: monitor.log.count("Redis held no crawl state") == 2, 30, "the rebuild")
+            wait_for(
+                lambda: (
+                    len(
+                        {
+                            r["outlet"]
+                            for r in runs(db_path)
+                            if r["id"] > flushed and r["status"] == FINISHED
+                        }
+                    )
+                    == 4
+                ),
+                90,
+                "every outlet to finish a run after the loss",
+            )
+            monitor.stop(timeout=120)
+        finally:
+            assert workers.stop() == 0, workers.log
+            if monitor.process.poll() is None:
+                monitor.stop()
+    assert monitor.process.returncode == 0, monitor.log[-3000:]
+    # The state came back from SQLite: the known URL keys the workers skip.
+    bus = Bus(redis_server.url)
+    with sqlite3.connect(db_path) as db:
+        keys = db.execute("select count(distinct key) from article_urls").fetchone()[0]
+    assert bus.redis.hlen(KNOWN) == keys > 0
+    bus.close()
+    # Every run accounted for; the lost ones say so; nothing stored twice.
+    every = runs(db_path)
+    assert all(r["status"] != RUNNING for r in every), every
+    lost = [r for r in every if r["reason"] and r["reason"].startswith("lost")]
+    assert lost and all(r["status"] == "failed" for r in lost), every
+    assert f"{len(lost)} run(s) in flight were lost and are sent again" in monitor.log
+    urls, alerts = stored(db_path)
+    assert len(urls) == len(set(urls)) == 5
+    assert len(alerts) == len(set(alerts))
+    assert "Traceback" not in monitor.log + workers.log
