@@ -214,7 +214,8 @@ class Home:
             stored_ids.append(stored.article_id)
             new += stored.outcome in (NEW, NEAR_DUPLICATE)
             updated += stored.outcome == UPDATED
-            logger.info(
+            # One line a run is the monitor's INFO (the run's); an article's is DEBUG (-vv).
+            logger.debug(
                 "Stored %(url)s (%(outcome)s, id %(id)d)",
                 {"url": article.url, "outcome": stored.outcome, "id": stored.article_id},
             )

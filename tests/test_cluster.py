@@ -450,3 +450,27 @@ def test_a_redis_that_comes_back_empty_is_rebuilt_and_the_runs_lost_with_it_are_
     assert len(urls) == len(set(urls)) == 5
     assert len(alerts) == len(set(alerts))
     assert "Traceback" not in monitor.log + workers.log
+
+
+def test_sighup_or_a_saved_config_gives_a_worker_machine_fresh_processes(tmp_path, redis_server):
+    config = tmp_path / "w.toml"
+    text = outlets_config("http://127.0.0.1:9", tmp_path / "w.db") + cluster(redis_server.url)
+    config.write_text(text)
+    workers = Workers(config, tmp_path / "worker.log")
+
+    def running() -> set[str]:
+        return {b["id"] for b in heartbeats(redis_server.url) if not b.get("stopped")}
+
+    try:
+        first = wait_for(running, 60, "a worker process beating")
+        workers.process.send_signal(signal.SIGHUP)
+        second = wait_for(lambda: running() - first, 60, "a fresh process")
+        wait_for(lambda: running() == second, 60, "the old one stopped")
+        # A broken file is not taken: the workers go on as they are.
+        config.write_text(text + "\n[cluster]\nbogus = 1\n")
+        wait_for(lambda: "Config not reloaded" in workers.log, 30, "the refusal")
+        assert running() == second
+    finally:
+        assert workers.stop() == 0, workers.log
+    assert "Config reloaded: fresh worker processes take over" in workers.log
+    assert "Traceback" not in workers.log
