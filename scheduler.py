@@ -354,6 +354,8 @@ class Monitor:
             except FutureTimeout:
                 home.forget(run_id)
                 outcome = {"error": f"unheard: no worker answered within {format_duration(wait)}"}
+            if "stopped" in outcome:
+                return  # left open: its outcome waits in Redis for the next monitor
             db = self.open()
             try:
                 run = outcome if "id" in outcome else None

@@ -41,6 +41,8 @@ BATCH = 20
 STATE_CHECK = 5.0
 #: Seconds between two trims of the known URL keys.
 TRIM_EVERY = 3600.0
+#: What a run still out when the monitor stops is answered with.
+STOPPED = "the monitor stopped before its outcome came home; the next monitor records it"
 #: What a run lost with Redis's data is answered with.
 LOST = "lost: Redis lost its data (restarted without its AOF?) before a worker answered"
 
@@ -129,9 +131,15 @@ class Home:
         self.thread.start()
 
     def stop(self) -> None:
+        """Stop storing results; every run still waited for is answered ``stopped`` (its
+        outcome stays in Redis, for the next monitor to record)."""
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=30)
+        with self.lock:
+            left, self.waiting = self.waiting, {}
+        for future in left.values():
+            future.set_result({"stopped": STOPPED})
 
     def serve(self) -> None:
         """Store results until :meth:`stop`: first those read before and not acknowledged."""

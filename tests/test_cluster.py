@@ -474,3 +474,44 @@ def test_sighup_or_a_saved_config_gives_a_worker_machine_fresh_processes(tmp_pat
         assert workers.stop() == 0, workers.log
     assert "Config reloaded: fresh worker processes take over" in workers.log
     assert "Traceback" not in workers.log
+
+
+def test_a_monitor_stopped_with_runs_out_exits_at_once_and_the_next_one_records_them(
+    tmp_path, redis_server, site
+):
+    db_path = tmp_path / "run.db"
+    config = tmp_path / "w.toml"
+    config.write_text(
+        outlets_config(site, db_path)
+        + schedule("1h", grace='"2s"')
+        + cluster(redis_server.url, claim_after='"4s"')
+    )
+    # No worker yet: the runs wait in Redis.
+    first = Daemon(config)
+    try:
+        wait_for(lambda: len(runs(db_path)) == 4, 60, "the four runs sent")
+        took = first.stop(timeout=60)
+    finally:
+        if first.process.poll() is None:
+            first.process.kill()
+    assert first.process.returncode == 0, first.log
+    assert took < 20, first.log  # the grace, not the crawl time limit
+    assert "Stopping with 4 cluster run(s) unanswered" in first.log
+    assert all(r["status"] == RUNNING for r in runs(db_path))
+    sent = {r["id"] for r in runs(db_path)}
+    # A worker takes them; the next monitor stores what they found and closes them.
+    workers = Workers(config, tmp_path / "worker.log")
+    second = Daemon(config)
+    try:
+        wait_for(
+            lambda: all(r["status"] == FINISHED for r in runs(db_path) if r["id"] in sent),
+            90,
+            "the first monitor's runs closed by the second",
+        )
+    finally:
+        second.stop()
+        assert workers.stop() == 0, workers.log
+    assert second.process.returncode == 0, second.log
+    assert len(stored(db_path)[0]) == 5
+    for outlet in ("presstv", "tehrantimes", "almayadeen", "ifpnews"):
+        assert f"crawl {outlet} finished" in second.log
