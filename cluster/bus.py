@@ -172,6 +172,16 @@ class Bus:
         self.redis.xadd(REJECTED, {"m": json.dumps(message, default=str), "error": error})
         self.settled(message_id)
 
+    def forget_workers(self, idle: float) -> list[str]:
+        """Drop from the runs' group the consumers (worker processes gone) that hold no run and
+        have not read for ``idle`` seconds; their names."""
+        gone = []
+        for consumer in self.redis.xinfo_consumers(RUNS, WORKER_GROUP):
+            if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle * 1000:
+                self.redis.xgroup_delconsumer(RUNS, WORKER_GROUP, consumer["name"])
+                gone.append(str(consumer["name"]))
+        return gone
+
     def backlog(self) -> dict[str, int]:
         """Runs waiting for a worker, and results waiting for the monitor."""
         return {"runs": int(self.redis.xlen(RUNS)), "results": int(self.redis.xlen(RESULTS))}

@@ -270,8 +270,9 @@ class Home:
         return isoformat(datetime.now(UTC) - timedelta(seconds=self.known_for))
 
     def trim(self) -> None:
-        """Drop the URL keys older than ``known_for`` from Redis: it holds a window, SQLite
-        holds all."""
+        """Drop the URL keys older than ``known_for`` from Redis (it holds a window, SQLite
+        holds all), and the consumers of worker processes gone a day."""
+        self.bus.forget_workers(86400.0)
         dropped = self.bus.trim_known(self.oldest_known())
         if dropped:
             logger.info(

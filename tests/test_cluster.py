@@ -268,6 +268,12 @@ def test_results_stored_twice_change_nothing_and_an_emptied_redis_is_rebuilt_fro
     keys = dict(known_url_keys(db))
     assert keys and all(bus.known(key) == first for key, first in keys.items())
     assert bus.source("http://x/feed")["etag"] == '"e1"'
+    # A worker process gone for a day, holding no run, leaves the group at the hourly trim.
+    bus.dispatch({"run": 0, "outlet": "presstv", "deadline": 60, "expires": 0})
+    ((message_id, _),) = bus.take("gone:1", 1, 0.01)
+    assert bus.forget_workers(0) == []  # it holds a run
+    bus.finish(message_id)
+    assert bus.forget_workers(0) == ["gone:1"]
     # Redis keeps a window of the URL keys; SQLite keeps them all.
     home.known_for = -60  # a window that ends before the article was first seen
     home.trim()
