@@ -70,6 +70,7 @@ from alerts.health import check_outlet, quarantine
 from alerts.outbox import notify as deliver
 from cluster.bus import Bus, RedisError
 from cluster.config import ClusterConfig
+from cluster.crawl import ABANDONED, MAX_DELIVERIES
 from cluster.home import Home
 from core.errors import WirewatchError
 from core.fields import Count, Interval, Seconds, Section
@@ -313,6 +314,12 @@ class Monitor:
         """Run one outlet's crawl, in a worker or as a child process of its own."""
         if self.stopping.is_set():
             return  # queued before the stop: no new work
+        if outlet in self.quarantined:
+            logger.warning(
+                "crawl %(outlet)s skipped: quarantined (%(why)s); reload the config to retry",
+                {"outlet": outlet, "why": self.quarantined[outlet]},
+            )
+            return
         if self.home is not None:
             self.crawl_in_cluster(outlet, self.home)
         elif self.pool is not None:
@@ -331,7 +338,8 @@ class Monitor:
 
     def crawl_in_cluster(self, outlet: str, home: Home) -> None:
         """Send one outlet's run to the cluster's workers and wait for its outcome. A run lost
-        with Redis's data is sent again, once."""
+        with Redis's data is sent again, once. A run abandoned by the workers (each that took it
+        died holding it) quarantines its outlet until the config is reloaded."""
         config = self.config
         timeout = config.schedule.crawl_timeout
         wait = self.cluster_wait()
@@ -368,7 +376,16 @@ class Monitor:
                     db.table("crawl_runs").update(run_id, {"lag": round(lag, 3)})
                 if run is not None:
                     log_run(run, time.monotonic() - started)
-                change = check_outlet(db, config, outlet)
+                abandoned = run is not None and str(run["reason"]).startswith(ABANDONED)
+                if abandoned:
+                    why = f"its runs killed {MAX_DELIVERIES} crawl workers in a row"
+                    self.quarantined[outlet] = why
+                    logger.error(
+                        "Outlet %(outlet)s quarantined: %(why)s", {"outlet": outlet, "why": why}
+                    )
+                    change = quarantine(db, config, outlet, why)
+                else:
+                    change = check_outlet(db, config, outlet)
             finally:
                 db.close()
             if change is not None and config.email.operator:
@@ -427,12 +444,6 @@ class Monitor:
         """Run one outlet's crawl in a long-lived worker. If the worker dies under it, the run
         is recorded as failed and run again; an outlet whose runs kill their worker
         ``QUARANTINE_AFTER`` times in a row is quarantined until the config is reloaded."""
-        if outlet in self.quarantined:
-            logger.warning(
-                "crawl %(outlet)s skipped: quarantined (%(why)s); reload the config to retry",
-                {"outlet": outlet, "why": self.quarantined[outlet]},
-            )
-            return
         config = self.config
         timeout = config.schedule.crawl_timeout
         # Closing a run at its deadline waits for the downloads in flight (the page timeout).

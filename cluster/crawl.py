@@ -26,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 #: Articles sent home in one message.
 BATCH = 10
+#: Workers a run may be handed to; one that has outlived so many (each died holding it, or was
+#: stopped) is answered as abandoned rather than handed on for ever, and the monitor
+#: quarantines its outlet.
+MAX_DELIVERIES = 4
+#: The start of an abandoned run's reason.
+ABANDONED = "abandoned"
 
 
 class RunLink:

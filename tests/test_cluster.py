@@ -5,6 +5,7 @@ server, a real SQLite file and a real SMTP server."""
 from __future__ import annotations
 
 import json
+import mailbox
 import os
 import signal
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import ROOT, SITE, outlets_config, wirewatch
-from test_scheduler import Daemon, runs, schedule, wait_for
+from test_scheduler import Daemon, only, runs, schedule, wait_for
 from test_workers import stored
 
 from cluster.bus import KNOWN, REJECTED, RUNS, WORKER_GROUP, Bus
@@ -521,3 +522,42 @@ def test_a_monitor_stopped_with_runs_out_exits_at_once_and_the_next_one_records_
     assert len(stored(db_path)[0]) == 5
     for outlet in ("presstv", "tehrantimes", "almayadeen", "ifpnews"):
         assert f"crawl {outlet} finished" in second.log
+
+
+def test_an_outlet_whose_runs_kill_every_worker_that_takes_them_is_quarantined(
+    tmp_path, redis_server
+):
+    db_path = tmp_path / "run.db"
+    with serve_folder(SITE, delay=0.5) as slow:
+        config = tmp_path / "w.toml"
+        config.write_text(
+            only(outlets_config(slow, db_path), "presstv")
+            + schedule("2s")
+            + f'\n[email]\nmaildir = "{tmp_path / "maildir"}"\noperator = "ops@example.org"\n'
+            + cluster(redis_server.url, claim_after='"2s"')
+        )
+        monitor = Daemon(config)
+        workers = Workers(config, tmp_path / "worker.log", processes=2)
+        try:
+
+            def kill_or_quarantined() -> bool:
+                kill_a_busy_worker(redis_server.url)
+                return "quarantined" in monitor.log
+
+            wait_for(kill_or_quarantined, 150, "every worker that takes the run killed")
+            wait_for(lambda: "skipped: quarantined" in monitor.log, 30, "a skipped run")
+        finally:
+            monitor.stop()
+            assert workers.stop() == 0, workers.log
+    assert monitor.process.returncode == 0, monitor.log
+    assert "Outlet presstv quarantined: its runs killed 4 crawl workers in a row" in monitor.log
+    (abandoned,) = [r for r in runs(db_path) if (r["reason"] or "").startswith("abandoned")]
+    assert abandoned["status"] == "failed"
+    assert "handed to 4 crawl workers" in abandoned["reason"]
+    with sqlite3.connect(db_path) as db:
+        state, reason = db.execute(
+            "select state, reason from outlet_health where outlet = 'presstv'"
+        ).fetchone()
+    assert state == "unhealthy" and reason.startswith("quarantined:")
+    subjects = [m["Subject"] for m in mailbox.Maildir(tmp_path / "maildir")]
+    assert "[wirewatch] outlet presstv is unhealthy" in subjects

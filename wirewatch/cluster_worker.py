@@ -39,7 +39,7 @@ from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
 from cluster.bus import Bus, Message, RedisError
-from cluster.crawl import RunLink
+from cluster.crawl import ABANDONED, MAX_DELIVERIES, RunLink
 from core.units import format_duration
 from extractors.dates import isoformat
 from scheduler import TERMINATE_WAIT, _end_with_parent, terminate
@@ -50,9 +50,6 @@ logger = logging.getLogger("wirewatch.worker")
 
 #: Seconds between two heartbeats, and the longest a reader waits for a run.
 BEAT = 1.0
-#: Workers a run may be handed to; one that has outlived so many (each died holding it, or was
-#: stopped) is answered as failed rather than handed on for ever.
-MAX_DELIVERIES = 4
 #: Seconds the sender keeps trying to send what is left when the worker exits.
 FLUSH_WAIT = 10.0
 
@@ -194,7 +191,7 @@ class ClusterWorker(Worker):
         if deliveries > MAX_DELIVERIES:
             self._answer(
                 message_id,
-                f"failed: handed to {deliveries - 1} workers, none of which finished it",
+                f"{ABANDONED}: handed to {deliveries - 1} crawl workers, each gone holding it",
             )
             return
         logger.debug("Run %(run)d of %(outlet)s taken", {"run": link.run, "outlet": link.outlet})
