@@ -5,7 +5,6 @@ server, a real SQLite file and a real SMTP server."""
 from __future__ import annotations
 
 import json
-import mailbox
 import os
 import signal
 import sqlite3
@@ -17,7 +16,7 @@ import pytest
 import redis
 from conftest import ROOT, SITE, outlets_config, wirewatch
 from test_scheduler import Daemon, only, runs, schedule, wait_for
-from test_workers import stored
+from test_workers import assert_quarantine_reported, stored
 
 from cluster.bus import KNOWN, REJECTED, RUNS, WORKER_GROUP, Bus
 from cluster.home import Home
@@ -554,10 +553,4 @@ def test_an_outlet_whose_runs_kill_every_worker_that_takes_them_is_quarantined(
     (abandoned,) = [r for r in runs(db_path) if (r["reason"] or "").startswith("abandoned")]
     assert abandoned["status"] == "failed"
     assert "handed to 4 crawl workers" in abandoned["reason"]
-    with sqlite3.connect(db_path) as db:
-        state, reason = db.execute(
-            "select state, reason from outlet_health where outlet = 'presstv'"
-        ).fetchone()
-    assert state == "unhealthy" and reason.startswith("quarantined:")
-    subjects = [m["Subject"] for m in mailbox.Maildir(tmp_path / "maildir")]
-    assert "[wirewatch] outlet presstv is unhealthy" in subjects
+    assert_quarantine_reported(db_path, tmp_path / "maildir")

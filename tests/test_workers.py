@@ -35,6 +35,17 @@ def kill_worker_running(db_path: Path, outlet: str) -> int | None:
     return None
 
 
+def assert_quarantine_reported(db_path: Path, maildir: Path, outlet: str = "presstv") -> None:
+    """The quarantined outlet is unhealthy, and the operator was told."""
+    with sqlite3.connect(db_path) as db:
+        state, reason = db.execute(
+            "select state, reason from outlet_health where outlet = ?", [outlet]
+        ).fetchone()
+    assert state == "unhealthy" and reason.startswith("quarantined:")
+    subjects = [m["Subject"] for m in mailbox.Maildir(maildir)]
+    assert f"[wirewatch] outlet {outlet} is unhealthy" in subjects
+
+
 def stored(db_path: Path) -> tuple[list[str], list[tuple[str, int]]]:
     with sqlite3.connect(db_path) as db:
         urls = [row[0] for row in db.execute("select url from articles order by url")]
@@ -156,13 +167,7 @@ def test_an_outlet_that_keeps_killing_its_worker_is_quarantined_and_reported(tmp
             daemon.stop()
     assert daemon.process.returncode == 0, daemon.log
     assert "Outlet presstv quarantined: its runs killed their crawl worker 3 times" in daemon.log
-    with sqlite3.connect(db_path) as db:
-        state, reason = db.execute(
-            "select state, reason from outlet_health where outlet = 'presstv'"
-        ).fetchone()
-    assert state == "unhealthy" and reason.startswith("quarantined:")
-    subjects = [m["Subject"] for m in mailbox.Maildir(tmp_path / "maildir")]
-    assert "[wirewatch] outlet presstv is unhealthy" in subjects
+    assert_quarantine_reported(db_path, tmp_path / "maildir")
 
 
 def test_twisted_errors_in_a_worker_are_log_lines_but_scrapys_close_race_is_dropped():
