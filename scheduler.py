@@ -63,9 +63,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import Field
+from sqlite_utils import Database
 
 from alerts.channels import transport
 from alerts.config import AlertSettings
+from alerts.health import Change as HealthChange
 from alerts.health import check_outlet, quarantine
 from alerts.outbox import notify as deliver
 from cluster.bus import Bus, RedisError
@@ -379,11 +381,7 @@ class Monitor:
                 abandoned = run is not None and str(run["reason"]).startswith(ABANDONED)
                 if abandoned:
                     why = f"its runs killed {MAX_DELIVERIES} crawl workers in a row"
-                    self.quarantined[outlet] = why
-                    logger.error(
-                        "Outlet %(outlet)s quarantined: %(why)s", {"outlet": outlet, "why": why}
-                    )
-                    change = quarantine(db, config, outlet, why)
+                    change = self.quarantine(db, outlet, why)
                 else:
                     change = check_outlet(db, config, outlet)
             finally:
@@ -392,6 +390,13 @@ class Monitor:
                 self.notify_soon()
             if "lost" not in outcome or self.stopping.is_set():
                 return
+
+    def quarantine(self, db: Database, outlet: str, why: str) -> HealthChange | None:
+        """Run ``outlet`` no more until the config is reloaded; say so, and mark it unhealthy
+        (the operator is told)."""
+        self.quarantined[outlet] = why
+        logger.error("Outlet %(outlet)s quarantined: %(why)s", {"outlet": outlet, "why": why})
+        return quarantine(db, self.config, outlet, why)
 
     def _settle(self, run: dict[str, Any]) -> None:
         """A cluster run of an earlier monitor, closed now that its outcome came home."""
@@ -488,12 +493,8 @@ class Monitor:
                     self.strikes.pop(outlet, None)
                 if self.strikes.get(outlet, 0) >= QUARANTINE_AFTER:
                     why = f"its runs killed their crawl worker {QUARANTINE_AFTER} times in a row"
-                    self.quarantined[outlet] = why
                     self.strikes.pop(outlet, None)
-                    logger.error(
-                        "Outlet %(outlet)s quarantined: %(why)s", {"outlet": outlet, "why": why}
-                    )
-                    change = quarantine(db, config, outlet, why)
+                    change = self.quarantine(db, outlet, why)
                     retry = False
                 else:
                     change = check_outlet(db, config, outlet)
