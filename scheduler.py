@@ -354,8 +354,6 @@ class Monitor:
                 run_id = start_run(db, outlet, began, cluster=True)
             finally:
                 db.close()
-            lag = self.lag_of(outlet, began) if first else None
-            first = False
             try:
                 future = home.send(run_id, outlet, timeout, time.time() + timeout, patience=30)
                 outcome = future.result(timeout=wait)
@@ -366,6 +364,10 @@ class Monitor:
                 outcome = {"error": f"unheard: no worker answered within {format_duration(wait)}"}
             if "stopped" in outcome:
                 return  # left open: its outcome waits in Redis for the next monitor
+            # Read now, not at the start: APScheduler may say when a job was due only after
+            # the job has begun.
+            lag = self.lag_of(outlet, began) if first else None
+            first = False
             db = self.open()
             try:
                 run = outcome if "id" in outcome else None
@@ -386,8 +388,7 @@ class Monitor:
                     change = check_outlet(db, config, outlet)
             finally:
                 db.close()
-            if change is not None and config.email.operator:
-                self.notify_soon()
+            self.tell_operator(change)
             if "lost" not in outcome or self.stopping.is_set():
                 return
 
@@ -406,8 +407,7 @@ class Monitor:
             change = check_outlet(db, self.config, run["outlet"])
         finally:
             db.close()
-        if change is not None and self.config.email.operator:
-            self.notify_soon()
+        self.tell_operator(change)
 
     def warn_if_no_worker(self, home: Home) -> None:
         """Say it when runs wait in Redis and no worker has been heard from lately."""
@@ -441,7 +441,7 @@ class Monitor:
             )
             for run in closed:
                 log_run(run, 0.0)
-                check_outlet(db, self.config, run["outlet"])
+                self.tell_operator(check_outlet(db, self.config, run["outlet"]))
         finally:
             db.close()
 
@@ -500,8 +500,7 @@ class Monitor:
                     change = check_outlet(db, config, outlet)
             finally:
                 db.close()
-            if change is not None and config.email.operator:
-                self.notify_soon()
+            self.tell_operator(change)
             if not retry:
                 return
 
@@ -551,7 +550,11 @@ class Monitor:
             change = check_outlet(db, config, outlet)
         finally:
             db.close()
-        if change is not None and config.email.operator:
+        self.tell_operator(change)
+
+    def tell_operator(self, change: HealthChange | None) -> None:
+        """An outlet's health changed: its operator email goes now, not at notify's turn."""
+        if change is not None and self.config.email.operator:
             self.notify_soon()
 
     def notify_soon(self) -> None:
