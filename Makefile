@@ -1,6 +1,9 @@
 # The dev loop. `make test` is what CI runs (.ci/run); it installs everything it needs itself.
 # Installs come from the locks: requirements.lock (running) and requirements-test.lock (tests,
 # lint, browse), exact versions with hashes; `make lock` refreshes them (then run make check).
+# Before it reads a lock, the venv gets the locked pip (requirements-pip.lock, version and hash),
+# so the locks install alike whatever pip the machine's python3 ships: pip 23.2 in hash mode
+# refuses a lock once the registry has a newer release of a package asked for with an extra.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,20 +12,29 @@ TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml requirements-te
 
 .PHONY: install install-test run test browser redis demo check lint bench lock clean
 
+PIP_STAMP := $(VENV)/.installed-pip-$(shell cat requirements-pip.lock | cksum | cut -d' ' -f1)
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The installer first, hash-checked by whichever pip the venv came with (any pip since 8 can).
+$(PIP_STAMP): requirements-pip.lock | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-pip.lock
+	rm -f $(VENV)/.installed-pip-*
+	touch $(PIP_STAMP)
+
 # pip installs the exact locked versions, each checked against its hash; then wirewatch itself.
-$(RUN_STAMP): pyproject.toml requirements.lock | $(VENV)/bin/python
+$(RUN_STAMP): pyproject.toml requirements.lock $(PIP_STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-test-*
 	touch $(RUN_STAMP)
 
-$(TEST_STAMP): pyproject.toml requirements-test.lock | $(VENV)/bin/python
+$(TEST_STAMP): pyproject.toml requirements-test.lock $(PIP_STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-test.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-test-*
 	touch $(TEST_STAMP) $(RUN_STAMP)
 
 install: $(RUN_STAMP)
@@ -38,12 +50,18 @@ lock: install-test
 	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links --extra test --extra browse \
 		-o requirements-test.lock pyproject.toml
+	{ sed -n '1,2p' requirements-pip.lock; \
+	  awk '/^pip==/ {on=1} on && !/^    #/ {print} on && !/\\$$/ {on=0}' requirements.lock; } \
+		> requirements-pip.lock.new && mv requirements-pip.lock.new requirements-pip.lock
 
 run: install  ## start the monitor on ./wirewatch.toml
 	$(BIN)/wirewatch --config wirewatch.toml run
 
+# The suite on 4 workers (pytest-xdist): most tests wait on servers, daemons and clocks, so 4
+# keep 2 cores busy; the 15 slowest tests are listed at the end. TEST_JOBS=1 runs them in turn.
+TEST_JOBS ?= 4
 test: install-test browser redis  ## install what the tests need and run them all
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist worksteal --durations=15
 
 # Debian's chromium and chromedriver drive the `wirewatch browse` tests; where apt cannot
 # install them (not root, not Debian), those tests skip and say why.
