@@ -146,3 +146,109 @@ def in_domains(url: str, domains: list[str]) -> bool:
     """True if the URL's host is one of ``domains`` or a subdomain of one."""
     host = host_of(url)
     return any(host == d or host.endswith("." + d) for d in domains)
+
+
+# -- what a URL's shape says of its page -------------------------------------------------------
+
+#: Query parameters whose numeric value names one post: WordPress's default permalinks
+#: (``/?p=123``, ``/?page_id=7``) and their kin in other CMSs.
+_POST_KEYS = frozenset(
+    {
+        "p",
+        "page_id",
+        "attachment_id",
+        "post",
+        "postid",
+        "post_id",
+        "id",
+        "article",
+        "articleid",
+        "article_id",
+        "story",
+        "storyid",
+        "story_id",
+        "newsid",
+        "news_id",
+        "nid",
+        "aid",
+        "cid",
+    }
+)
+_DRUPAL_NODE = re.compile(r"node/\d+/?$")
+#: Path segments that start a listing: taxonomy, author, date and page archives.
+_LISTING_WORDS = frozenset(
+    {
+        "archive",
+        "archives",
+        "author",
+        "autor",
+        "cat",
+        "kat",
+        "category",
+        "categories",
+        "kategorie",
+        "page",
+        "paged",
+        "seite",
+        "schlagwort",
+        "tag",
+        "tags",
+        "topic",
+        "topics",
+        "user",
+        "section",
+        "sections",
+    }
+)
+_PAGE_WORDS = frozenset({"page", "paged", "seite"})
+_YEAR = re.compile(r"(?:19|20)\d\d$")
+#: A slug of this many words or more is a headline's, so its page an article.
+HEADLINE_WORDS = 4
+
+
+def names_a_post(query: str) -> bool:
+    """Whether a URL's query names one post (``p=123``, ``page_id=7``, ``q=node/12``)."""
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        key = key.lower()
+        if key in _POST_KEYS and value.isdigit():
+            return True
+        if key == "q" and _DRUPAL_NODE.match(value):
+            return True
+    return False
+
+
+def is_front(url: str) -> bool:
+    """Whether ``url`` is a site's front page: no path, and no query naming a post."""
+    parts = urlsplit(url)
+    return not parts.path.strip("/") and not names_a_post(parts.query)
+
+
+def is_listing(url: str) -> bool:
+    """Whether the URL's shape is a listing's: a taxonomy term (``/tag/iran``,
+    ``/category/world/middle-east``), an author, a date archive (``/archives/2024/05``) or a page
+    of one (``/page/2``). A post inside such a path is not: a number that is no year, month or
+    page number (``/archives/123``, WordPress's numeric permalinks; ``/topic/air-defence/123``)
+    or a headline slug (``/topics/iran/irans-new-air-defence-deal``) names one article, and so
+    does a query naming a post (``/?p=123``)."""
+    parts = urlsplit(url)
+    if names_a_post(parts.query):
+        return False
+    segments = [s for s in parts.path.lower().split("/") if s]
+    for index, segment in enumerate(segments):
+        if segment in _LISTING_WORDS:
+            return _listing_tail(segment, segments[index + 1 :])
+    return False
+
+
+def _listing_tail(word: str, rest: list[str]) -> bool:
+    if len(rest) >= 2 and rest[-2] in _PAGE_WORDS and rest[-1].isdigit():
+        rest = rest[:-2]  # page 3 of the listing
+    if word in _PAGE_WORDS:
+        return not rest or (len(rest) == 1 and rest[0].isdigit())
+    if rest and _YEAR.fullmatch(rest[0]):
+        dated = rest[1:]
+        return len(dated) <= 2 and all(s.isdigit() and len(s) <= 2 for s in dated)
+    if any(s.isdigit() for s in rest):
+        return False  # a post's number
+    last = rest[-1].rsplit(".", 1)[0] if rest else ""
+    return len(re.findall(r"[^\W_]+", last)) < HEADLINE_WORDS
