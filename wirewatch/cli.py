@@ -289,16 +289,20 @@ def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
     """Print the article extracted from each FILE as one JSON object per line.
 
     A page's URL is --url, else its canonical link or og:url, else the file's own file: URL;
-    "url_from" says which.
+    "url_from" says which. A page that is not an article gets an "error" line with the reason;
+    the exit status is 1 if any FILE could not be read or its extraction failed (a bug), after
+    every other FILE is printed.
     """
-    from extractors.article import NO_URL, extract_article
+    from extractors.article import FAILED, NO_URL, extract_article
 
     min_text = _min_text(ctx)
+    failed = 0
     for file in files:
         try:
             body = Path(file).read_bytes()
         except OSError as exc:
             click.echo(json.dumps({"file": file, "error": f"unreadable: {exc.strerror or exc}"}))
+            failed += 1
             continue
         result = extract_article(body, url, min_text=min_text)
         url_from = "--url" if url else "canonical"
@@ -306,6 +310,8 @@ def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
             # A saved page that names no URL of its own: the file's stands in.
             result = extract_article(body, Path(file).resolve().as_uri(), min_text=min_text)
             url_from = "file"
+        if result.reason == FAILED:
+            failed += 1
         if result.article is None:
             line: dict[str, Any] = {"file": file, "error": f"{result.reason}: {result.detail}"}
         else:
@@ -324,6 +330,13 @@ def extract(ctx: _Context, files: tuple[str, ...], url: str | None) -> None:
                 "text": article.text,
             }
         click.echo(json.dumps(line, ensure_ascii=False))
+    if failed:
+        click.echo(
+            f"{failed} of {len(files)} page(s) could not be read or extracted: see their "
+            '"error"; an extraction failure is a bug, please report it with the page',
+            err=True,
+        )
+        sys.exit(1)
 
 
 def _min_text(ctx: _Context) -> int:

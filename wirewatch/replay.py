@@ -23,7 +23,7 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from extractors.article import EMPTY, NOT_HTML, UNPARSABLE, Article, extract_article
+from extractors.article import EMPTY, FAILED, NOT_HTML, UNPARSABLE, Article, extract_article
 from extractors.urls import host_of, in_domains
 from ingest import Ingest
 from storage.articles import DUPLICATE, NEAR_DUPLICATE, NEW, UPDATED
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
-BAD_INPUT = {EMPTY, NOT_HTML, UNPARSABLE, "truncated", "unreadable"}
+BAD_INPUT = {EMPTY, NOT_HTML, UNPARSABLE, FAILED, "truncated", "unreadable"}
 COUNT_KEYS = (
     "seen",
     "new",

@@ -9,7 +9,8 @@ re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 - ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``,
   ``wirewatch/extract/too_old`` (the page and its listing date it before max_age) and
   ``wirewatch/extract/listing_date_kept`` (only the page does: the listing's date is kept), and
-  ``wirewatch/time/extract_seconds``, the time spent extracting
+  ``wirewatch/time/extract_seconds``, the time spent extracting; ``wirewatch/salvaged``, pages
+  on which extraction raised (a bug) that were kept with their bare text
 - ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
 - ``wirewatch/sources/<total|failed|not_modified|validators_untrusted>`` (conditional GET:
   ``storage.sources``) and ``wirewatch/problems``, what kept the run from reading
@@ -50,7 +51,7 @@ from crawler.finder import web_page_hint
 from crawler.items import ArticleItem
 from crawler.problems import add_problem, refused, say_failures_once, why_failed
 from crawler.state import LOCAL, CrawlState
-from extractors.article import extract_article
+from extractors.article import FAILED, extract_article
 from extractors.dates import isoformat, parse_date
 from extractors.urls import host_of, in_domains, private_target
 
@@ -268,6 +269,20 @@ class OutletSpider(scrapy.Spider):
         if stats is not None:
             key = "wirewatch/time/extract_seconds"
             stats.set_value(key, stats.get_value(key, 0.0) + time.perf_counter() - started)
+        if result.reason == FAILED:
+            # A bug on this page, ours or a library's: the run says so in words; a listed page
+            # is still stored, with the text that could be had (extractors.article.salvage).
+            self._count("salvaged" if result.article else "extract/failed")
+            kept = "kept with its bare text" if result.article else "not stored"
+            add_problem(
+                stats,
+                f"extraction failed on {response.url} ({result.detail}): {kept}; "
+                "please report it with the page",
+            )
+            logger.error(
+                "Extraction failed on %(url)s: %(detail)s",
+                {"url": response.url, "detail": result.detail},
+            )
         if result.article is not None and depth > 0:
             article = result.article
             published = parse_date(article.published)
