@@ -96,6 +96,7 @@ check: lint test
 
 bench: install-test  ## all benchmarks (about 45 minutes; each script also runs alone)
 	$(BIN)/python bench/aeb.py
+	$(BIN)/python bench/extraction.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/neardup.py
