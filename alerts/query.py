@@ -16,13 +16,34 @@ Syntax::
 Normalisation, applied alike to queries and texts: Unicode NFKC, case folding, every dash
 character read as ``-``, typographic apostrophes as ``'``, Arabic-Indic and other decimal digits
 as ASCII digits, and combining marks and invisible format characters (Arabic harakat, soft
-hyphens, the Persian zero-width non-joiner) removed. Text is then cut into tokens: runs of
-letters and runs of digits, so a letter-digit boundary is a token boundary. "S-400", "S400",
-"S 400" and "S‑400" are all the tokens ``s 400``; "S-4000" (``s 4000``) and "MS-400"
-(``ms 400``) are not. A phrase's tokens must be separated by spaces, at most one dash or
-apostrophe, or nothing: "S, 400" or a paragraph break is not "S-400". Letters of any script are
-letters, so word boundaries hold in Cyrillic, Arabic and Persian, and the Cyrillic "С-400" is its
-own term, not the Latin "S-400".
+hyphens) removed. Text is then cut into tokens: runs of letters and runs of digits, so a
+letter-digit boundary is a token boundary. "S-400", "S400", "S 400" and "S‑400" are all the
+tokens ``s 400``; "S-4000" (``s 4000``) and "MS-400" (``ms 400``) are not. A phrase's tokens
+must be separated by spaces, at most one dash or apostrophe, or nothing: "S, 400" or a paragraph
+break is not "S-400".
+
+One watch across scripts and spellings (docs/configuration.md, "One watch across scripts"):
+
+- Letters are folded as their scripts' spellings vary. Latin, Greek and Arabic letters lose
+  their marks after decomposition (``Österreich`` = ``osterreich``, ``Αθήνα`` = ``αθηνα``,
+  أ إ آ = ا, ؤ = و, ئ = ي, ۀ = ه); Russian ё is е. Farsi yeh, Arabic yeh and alef maksura are
+  one letter, and so are keheh and kaf, and ە ھ ه; tatweel is dropped. The Persian zero-width
+  non-joiner is a token boundary, and a word or phrase of Arabic-script tokens also matches
+  them written together or apart (``اسنپ‌بک`` = ``اسنپ بک`` = ``اسنپبک``); an Arabic word of
+  five letters or more after the article ال is also read without it (الكرملين = كرملين).
+- Designations: a Cyrillic or Greek letter part next to a number reads as its Latin letters
+  (``С-400`` = ``S-400``, ``Су-35`` = ``Su-35``, ``Х-101`` = ``Kh-101``) when it is written in
+  capitals or joined to the number by a dash or nothing (``с 400 ракетами``, "with 400
+  missiles", is not S-400); so do the Persian and Arabic names of Latin letters before a number
+  (``اس-۴۰۰`` and ``إس-٤٠٠`` = ``S-400``, ``ام‌کیو-۹`` = ``MQ-9``).
+- Names: a Cyrillic or Greek word written with a capital also reads as its Latin
+  transliteration (anyascii: ``Захарова`` = ``Zakharova``, ``Иран`` = ``Iran``), for a watch word
+  written with a capital too, so ``Zakharova`` finds ``Захарова`` while ``no`` never finds ``но``.
+  Arabic and Persian words are not transliterated (their romanisations drop the vowels).
+- Homoglyphs: a word mixing Latin letters with Cyrillic or Greek lookalikes (``ѕnарbаск``) reads
+  as its Latin letters.
+- ``exact:S-400`` or ``exact:"С-400"`` opts a term out of all but the first rule: it matches its
+  own script only.
 """
 
 from __future__ import annotations
@@ -31,6 +52,16 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from alerts.scripts import (
+    NAME,
+    latin_words,
+    readings,
+    script,
+    split_spellings,
+    written_apart,
+    written_together,
+)
 
 #: A letter run or a digit run, in any script.
 TOKEN = re.compile(r"[^\W\d_]+|\d+")
@@ -44,6 +75,28 @@ class QueryError(ValueError):
     """A malformed query; the message says what and where."""
 
 
+#: Letters written differently across the Arabic script's languages, read as one; the Persian
+#: zero-width non-joiner as a space (a token boundary inside a word); tatweel removed.
+_LETTERS: dict[str, str | None] = {
+    "\u06cc": "\u064a",  # Farsi yeh -> Arabic yeh
+    "\u0649": "\u064a",  # alef maksura -> yeh
+    "\u06a9": "\u0643",  # keheh -> kaf
+    "\u06d5": "\u0647",  # ae -> heh
+    "\u06be": "\u0647",  # heh doachashmee -> heh
+    "\u06c1": "\u0647",  # heh goal -> heh
+    "\u0640": None,  # tatweel
+    "\u200c": " ",  # zero-width non-joiner
+    "\u0451": "\u0435",  # ё -> е (Russian writes both)
+    "\u0401": "\u0415",
+}
+
+
+def _decomposes(code: int) -> bool:
+    """Latin, Greek and Arabic letters lose their marks after decomposition; Cyrillic keeps
+    them (й is not и)."""
+    return code < 0x0400 or 0x0600 <= code < 0x0800 or 0x1E00 <= code < 0x2000
+
+
 class _Table(dict[int, str | None]):
     """The per-character mapping of :func:`normalise`, filled in as characters are met."""
 
@@ -51,8 +104,17 @@ class _Table(dict[int, str | None]):
         char = chr(code)
         category = unicodedata.category(char)
         result: str | None = char
-        if category in {"Mn", "Me", "Cf"}:
+        if char in _LETTERS:
+            result = _LETTERS[char]
+        elif category in {"Mn", "Me", "Cf"}:
             result = None
+        elif category.startswith("L") and code > 127 and _decomposes(code):
+            base = "".join(
+                _LETTERS.get(c, c) or ""
+                for c in unicodedata.normalize("NFD", char)
+                if not unicodedata.combining(c)
+            )
+            result = base or char
         elif category == "Pd" or char in "\u2212\u2043\ufe63\uff0d":
             result = "-"
         elif category == "Nd" and code > 127:
@@ -118,20 +180,42 @@ class Node:
 
 @dataclass(frozen=True)
 class Term(Node):
-    """A word or phrase: consecutive tokens, the last one a prefix when ``prefix``."""
+    """A word or phrase: consecutive tokens, the last one a prefix when ``prefix``.
+
+    ``capitals`` says which words the query writes with a capital (names: they also find
+    Cyrillic and Greek transliterations); ``variants`` are the other spellings the term stands
+    for (its Latin reading, its Arabic-script words written together); ``exact`` terms match
+    their own script only.
+    """
 
     words: tuple[str, ...]
     prefix: bool = False
     source: str = ""
+    exact: bool = False
+    capitals: tuple[bool, ...] = ()
+    variants: tuple[tuple[str, ...], ...] = ()
 
     def matches(self, doc: Document) -> bool:
         return next(self.find(doc), None) is not None
 
     def find(self, doc: Document) -> Iterator[tuple[int, int]]:
         """Start and end offsets (in the normalised text) of each occurrence."""
-        count = len(self.words)
+        apart = len(self.words) == 1 and script(self.words[0]) == "arabic"
+        if self.exact or not (doc.alternates or self.variants or apart):
+            yield from self._plain(doc, self.words)
+            return
+        seen: set[tuple[int, int]] = set()
+        for words in (self.words, *self.variants):
+            for span in self._folded(doc, words, words is self.words):
+                if span not in seen:
+                    seen.add(span)
+                    yield span
+
+    def _plain(self, doc: Document, words: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+        """Occurrences of ``words`` as the text's own tokens."""
+        count = len(words)
         last = count - 1
-        first = self.words[0]
+        first = words[0]
         starts = doc.prefixed(first) if count == 1 and self.prefix else doc.positions.get(first, [])
         for start in starts:
             if start + count > len(doc.tokens):
@@ -139,7 +223,7 @@ class Term(Node):
             for offset in range(1, count):
                 index = start + offset
                 token = doc.tokens[index]
-                word = self.words[offset]
+                word = words[offset]
                 if offset == last and self.prefix:
                     if not token.startswith(word):
                         break
@@ -150,14 +234,60 @@ class Term(Node):
             else:
                 yield doc.spans[start][0], doc.spans[start + last][1]
 
+    def _folded(
+        self, doc: Document, words: tuple[str, ...], own: bool
+    ) -> Iterator[tuple[int, int]]:
+        """Occurrences of ``words`` where a word may also be a token's other reading (its
+        Latin letters, a transliterated name, Arabic-script tokens written apart)."""
+        last = len(words) - 1
+
+        def ways(index: int, at: int) -> Iterator[int]:
+            """The last token of each way word ``at`` can be read from token ``index``."""
+            word = words[at]
+            prefix = self.prefix and at == last
+            token = doc.tokens[index]
+            if token == word or (prefix and token.startswith(word)):
+                yield index
+            elif len(token) < len(word) and word.startswith(token) and script(token) == "arabic":
+                apart = written_apart(doc, index, word)
+                if apart is not None and apart > index:
+                    yield apart
+            names = own and at < len(self.capitals) and self.capitals[at]
+            for form, end, kind in doc.readings.get(index, ()):
+                if (form == word or (prefix and form.startswith(word))) and (names or kind != NAME):
+                    yield end
+
+        def go(index: int, at: int) -> Iterator[int]:
+            for end in ways(index, at):
+                if at == last:
+                    yield end
+                elif end + 1 < len(doc.tokens) and doc.joined(end):
+                    yield from go(end + 1, at + 1)
+
+        first = words[0]
+        starts = doc.starts(first, self.prefix and last == 0)
+        if script(first) == "arabic" and not self.prefix:
+            starts = sorted(
+                {*starts, *(i for a, _ in split_spellings(first) for i in doc.positions.get(a, ()))}
+            )
+        for start in starts:
+            for end in go(start, 0):
+                yield doc.spans[start][0], doc.spans[end][1]
+
     def terms(self) -> Iterator[Term]:
         yield self
 
     def anchors(self) -> frozenset[tuple[str, str]]:
-        if len(self.words) == 1:
-            return frozenset({("p" if self.prefix else "w", self.words[0])})
-        whole = self.words[:-1] if self.prefix else self.words
-        return frozenset({("w", max(whole, key=len))})
+        keys: set[tuple[str, str]] = set()
+        for words in (self.words, *(() if self.exact else self.variants)):
+            if len(words) == 1:
+                keys.add(("p" if self.prefix else "w", words[0]))
+                if not self.exact:  # an Arabic-script word written apart starts with a part
+                    keys.update(("w", part) for part, _ in split_spellings(words[0]))
+            else:
+                whole = words[:-1] if self.prefix else words
+                keys.add(("w", max(whole, key=len)))
+        return frozenset(keys)
 
 
 @dataclass(frozen=True)
@@ -228,7 +358,9 @@ class Or(Node):
 class Document:
     """An article prepared for matching: tokens of its title and text, and its facets.
 
-    Title and text are joined by a blank line, which no phrase crosses.
+    Title and text are joined by a blank line, which no phrase crosses. ``readings`` holds the
+    other readings of tokens (:func:`readings`): token index -> (form, last token, is a
+    transliterated name); ``alternates`` the same by form, for finding candidates.
     """
 
     text: str  # normalised
@@ -239,20 +371,32 @@ class Document:
     tokens: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)
     positions: dict[str, list[int]] = field(default_factory=dict)
+    readings: dict[int, list[tuple[str, int, str]]] = field(default_factory=dict)
+    alternates: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def of(
         cls, title: str | None, text: str, outlet: str = "", host: str = "", language: str = ""
     ) -> Document:
         display = display_text(title, text)
-        doc = cls(normalise(display), outlet, host.lower(), language or "")
+        cased = display.translate(_TABLE)
+        doc = cls(cased.casefold(), outlet, host.lower(), language or "")
         if title:
             doc.body = len(normalise(unicodedata.normalize("NFKC", f"{title}\n\n")))
+        foreign = False
         for index, match in enumerate(TOKEN.finditer(doc.text)):
             token = match.group()
             doc.tokens.append(token)
             doc.spans.append(match.span())
             doc.positions.setdefault(token, []).append(index)
+            foreign = foreign or not token.isascii()
+        if foreign:
+            # Capitals are read from the text before case folding where folding kept its length
+            # (it does but for a few letters such as ß).
+            doc.readings = readings(doc, cased if len(cased) == len(doc.text) else None)
+            for index, found in doc.readings.items():
+                for form, _, _ in found:
+                    doc.alternates.setdefault(form, []).append(index)
         return doc
 
     def joined(self, index: int) -> bool:
@@ -267,6 +411,39 @@ class Document:
             if token.startswith(prefix):
                 found.extend(indexes)
         return sorted(found)
+
+    def starts(self, word: str, prefix: bool) -> list[int]:
+        """Token indexes where ``word`` may start, in the text's tokens or their readings."""
+        if not prefix:
+            return sorted({*self.positions.get(word, ()), *self.alternates.get(word, ())})
+        found = set(self.prefixed(word))
+        for form, indexes in self.alternates.items():
+            if form.startswith(word):
+                found.update(indexes)
+        return sorted(found)
+
+
+def index_form(doc: Document) -> str:
+    """What the full-text index holds of ``doc`` beside its title and text: its tokens as
+    matching reads them (folded, and each token with another reading replaced by it, then any
+    further readings), so that an index query for the watch's words finds it; "" for a text of
+    ASCII words only, which the index reads as they are."""
+    if all(token.isascii() for token in doc.tokens):
+        return ""
+    shadow: list[str] = []
+    more: list[str] = []
+    index = 0
+    while index < len(doc.tokens):
+        found = doc.readings.get(index)
+        if found:
+            form, last, _ = found[0]
+            shadow.append(form)
+            more.extend(other for other, _, _ in found[1:])
+            index = last + 1
+        else:
+            shadow.append(doc.tokens[index])
+            index += 1
+    return " ".join(shadow + more)
 
 
 def display_text(title: str | None, text: str) -> str:
@@ -288,6 +465,8 @@ _LEXER = re.compile(
     re.VERBOSE,
 )
 FIELDS = ("outlet", "site", "lang")
+#: ``exact:TERM``: the term in its own script only (no reading across scripts).
+EXACT = "exact"
 _OPERATOR = re.compile(r"^([A-Za-z]+):(.*)$")
 
 
@@ -392,12 +571,14 @@ class _Parser:
 
     def word(self, token: _Token) -> Node:
         operator = _OPERATOR.match(token.text)
+        if operator and operator.group(1).lower() == EXACT:
+            return self.exact(token, operator.group(2))
         if operator and not operator.group(1).isdigit():
             name, value = operator.group(1).lower(), operator.group(2)
             if name not in FIELDS:
                 raise QueryError(
                     f"unknown operator {name + ':'!r} at column {token.at} "
-                    f"(known: {', '.join(f + ':' for f in FIELDS)})"
+                    f"(known: {', '.join(f + ':' for f in (*FIELDS, EXACT))})"
                 )
             if not value:
                 raise QueryError(f"{name}: at column {token.at} needs a value")
@@ -408,6 +589,23 @@ class _Parser:
         text = token.text
         prefix = text.endswith("*")
         return self.term(text.rstrip("*") if prefix else text, prefix, token)
+
+    def exact(self, token: _Token, value: str) -> Node:
+        """``exact:WORD`` or ``exact:"PHRASE"``: a term in its own script only."""
+        if not value:
+            following = self.peek()
+            if (
+                following is None
+                or following.kind != "phrase"
+                or following.at != token.at + len(token.text)
+            ):
+                raise QueryError(f"exact: at column {token.at} needs a word or a quoted phrase")
+            node = self.phrase(self.take())
+        else:
+            prefix = value.endswith("*")
+            node = self.term(value.rstrip("*") if prefix else value, prefix, token)
+        assert isinstance(node, Term)
+        return Term(node.words, node.prefix, node.source, exact=True)
 
     def term(self, text: str, prefix: bool, token: _Token) -> Node:
         if "*" in text:
@@ -420,7 +618,12 @@ class _Parser:
                 f"prefix {token.text!r} at column {token.at} needs at least "
                 f"{MIN_PREFIX} letters before '*'"
             )
-        return Term(words, prefix, _SPACE.sub(" ", text.strip()))
+        cased = tokens(unicodedata.normalize("NFKC", text).translate(_TABLE))
+        capitals = tuple(word[:1].isupper() for word in cased) if len(cased) == len(words) else ()
+        variants = tuple(
+            v for v in (latin_words(words, capitals), written_together(words)) if v is not None
+        )
+        return Term(words, prefix, _SPACE.sub(" ", text.strip()), False, capitals, variants)
 
 
 def parse_query(query: str) -> Node:

@@ -11,10 +11,21 @@ article.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from alerts.query import MIN_PREFIX, Document, Node, display_text, offsets, parse_query
+from alerts.query import (
+    MIN_PREFIX,
+    Document,
+    Node,
+    display_text,
+    normalise,
+    offsets,
+    parse_query,
+    tokens,
+)
+from alerts.scripts import script
 from extractors.article import Article
 from extractors.urls import host_of
 
@@ -81,7 +92,7 @@ class WatchSet:
         """The watches that may match ``doc``: a superset of those that do."""
         found = set(self._always)
         exact, prefixes, longest = self._exact, self._prefix, self._longest_prefix
-        for token in doc.positions:
+        for token in itertools.chain(doc.positions, doc.alternates):
             hit = exact.get(token)
             if hit:
                 found.update(hit)
@@ -95,11 +106,12 @@ class WatchSet:
     def match_document(self, doc: Document) -> list[Watch]:
         return [watch for watch in self.candidates(doc) if watch.matches(doc)]
 
-    def match(self, article: Article, outlet: str) -> list[Match]:
-        """The watches ``article`` matches, each with snippets of its matched terms."""
+    def match(self, article: Article, outlet: str, doc: Document | None = None) -> list[Match]:
+        """The watches ``article`` matches, each with snippets of its matched terms; ``doc``
+        is ``document(article, outlet)`` where the caller made it already."""
         if not self.watches:
             return []
-        doc = document(article, outlet)
+        doc = doc or document(article, outlet)
         matched = self.match_document(doc)
         if not matched:
             return []
@@ -143,7 +155,11 @@ def explain(
         if key not in found:
             found[key] = (term.source or " ".join(term.words), list(term.find(doc)))
     counts = sorted(
-        ((source, len(spans)) for source, spans in found.values() if spans),
+        (
+            (_as_written(source, spans, display, where), len(spans))
+            for source, spans in found.values()
+            if spans
+        ),
         key=lambda item: item[1],
     )
     body = [
@@ -166,6 +182,22 @@ def explain(
         if not shown(mark):
             passages.append(_window(display, mark))
     return [_passage(display, window, every) for window in passages], counts
+
+
+def _as_written(source: str, spans: list[tuple[int, int]], display: str, where: list[int]) -> str:
+    """The term as the query writes it, and how the text wrote it where that is another
+    script ("S-400 (as С-400)"): a match across scripts is shown as one."""
+    mine = _scripts(source)
+    others: list[str] = []
+    for start, end in spans:
+        form = " ".join(display[where[start] : where[end - 1] + 1].split())
+        if _scripts(form) != mine and form not in others:
+            others.append(form)
+    return f"{source} (as {', '.join(others[:3])})" if others else source
+
+
+def _scripts(text: str) -> set[str]:
+    return {script(token) for token in tokens(normalise(text)) if not token.isdigit()}
 
 
 def snippets(
