@@ -14,10 +14,17 @@ from typing import Protocol
 from sqlite_utils import Database
 
 from alerts.config import WatchConfig
-from alerts.query import And, Node, Or, Term, display_text, parse_query
+from alerts.query import And, Document, Node, Or, Term, display_text, index_form, parse_query
+from alerts.scripts import split_spellings
 from alerts.watches import Watch, document, explain
 from extractors.article import Article
-from storage.articles import count_candidates, watch_candidates
+from storage.articles import (
+    count_candidates,
+    count_unfolded,
+    set_folded,
+    unfolded,
+    watch_candidates,
+)
 
 
 class Progress(Protocol):
@@ -28,11 +35,38 @@ class Progress(Protocol):
     def update(self, count: int = 1) -> None: ...
 
 
+def fold_archive(db: Database, progress: Progress | None = None) -> int:
+    """Compute the matching form in other scripts (``articles.folded``, for the full-text
+    index) of every stored article that lacks it: the archive of an earlier version, once.
+    Returns how many were computed."""
+    total = count_unfolded(db)
+    if not total:
+        return 0
+    if progress is not None:
+        progress.start(total)
+    done = 0
+    for rows in unfolded(db):
+        forms = {row["id"]: index_form(Document.of(row["title"], row["text"])) for row in rows}
+        set_folded(db, forms)
+        done += len(rows)
+        if progress is not None:
+            progress.update(len(rows))
+    return done
+
+
 def fts_query(node: Node) -> str | None:
     """An FTS5 query matching a superset of what ``node`` matches; None if it cannot narrow."""
     if isinstance(node, Term):
         star = "*" if node.prefix else ""
-        variants = ['"' + " ".join(words) + '"' + star for words in _joined_variants(node.words)]
+        spellings = (node.words,) if node.exact else (node.words, *node.variants)
+        variants = [
+            '"' + " ".join(joined) + '"' + star
+            for words in spellings
+            for joined in _joined_variants(words)
+        ]
+        if len(node.words) == 1 and not node.exact:
+            # An Arabic-script word may be written in two (``اسنپ بک``): the index has the parts.
+            variants += [f'"{a} {b}"{star}' for a, b in split_spellings(node.words[0])]
         return "(" + " OR ".join(variants) + ")"
     if isinstance(node, And):
         parts = [p for p in (fts_query(child) for child in node.children) if p]

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from sqlite_utils import Database
 
 from alerts.config import WatchConfig
-from alerts.watches import Match, WatchSet
+from alerts.query import index_form
+from alerts.watches import Match, WatchSet, document
 from extractors.article import Article
 from extractors.dates import isoformat
 from storage import alerts as alerts_table
@@ -54,14 +55,18 @@ class Ingest:
         if unchanged(self.db, article):
             # Alerts come only with new or changed text: no need to match a re-fetch.
             return store_article(self.db, article, outlet, now, is_unchanged=True)
-        matches = self.matcher.match(article, outlet)
+        doc = document(article, outlet)
+        folded = index_form(doc)
+        matches = self.matcher.match(article, outlet, doc)
         if not matches:
-            return store_article(self.db, article, outlet, now, is_unchanged=False)
+            return store_article(self.db, article, outlet, now, is_unchanged=False, folded=folded)
 
         def on_change(db: Database, change: Change) -> int:
             return self._record(db, matches, change, now)
 
-        return store_article(self.db, article, outlet, now, on_change=on_change, is_unchanged=False)
+        return store_article(
+            self.db, article, outlet, now, on_change=on_change, is_unchanged=False, folded=folded
+        )
 
     def _record(
         self,

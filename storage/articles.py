@@ -83,6 +83,7 @@ def store_article(
     now: datetime | None = None,
     on_change: OnChange | None = None,
     is_unchanged: bool | None = None,
+    folded: str | None = None,
 ) -> Stored:
     """Insert or refresh one article, in one transaction.
 
@@ -91,6 +92,8 @@ def store_article(
             so what it writes (alerts) is committed with the article or not at all.
         is_unchanged: What :func:`unchanged` just said of ``article``, if the caller asked
             it; None asks it here. Either way the write transaction checks again.
+        folded: The text's matching form in other scripts, for the full-text index
+            (``alerts.query.index_form``); None leaves it to be computed later.
     """
     seen = isoformat(now or datetime.now(UTC))
     digest = text_hash(article.text)
@@ -114,7 +117,7 @@ def store_article(
                 mine = stories.shingles(article.text)  # it changed since the check: rare
                 bands = stories.band_keys(mine)
             story_id, outcome = _story_for(db, exact, mine, bands, article, outlet, seen)
-            article_id = _insert(db, article, outlet, seen, digest, story_id)
+            article_id = _insert(db, article, outlet, seen, digest, story_id, folded)
             _set_bands(db, article_id, bands)
             first_seen, published = seen, article.published
         else:
@@ -131,7 +134,7 @@ def store_article(
                 (row["text"],) = db.execute(
                     "select text from articles where id = ?", [article_id]
                 ).fetchone()
-                _update(db, row, article, seen, digest)
+                _update(db, row, article, seen, digest, folded)
                 _set_bands(db, article_id, bands, stories.band_keys(stories.shingles(row["text"])))
                 outcome = UPDATED
             db.execute("update stories set last_seen = ? where id = ?", [seen, story_id])
@@ -261,7 +264,13 @@ def _near_story(db: Database, mine: set[str], bands: list[int]) -> int | None:
 
 
 def _insert(
-    db: Database, article: Article, outlet: str, seen: str, digest: str, story_id: int
+    db: Database,
+    article: Article,
+    outlet: str,
+    seen: str,
+    digest: str,
+    story_id: int,
+    folded: str | None,
 ) -> int:
     article_id = (
         db.table("articles")
@@ -280,6 +289,7 @@ def _insert(
                 "content_hash": digest,
                 "story_id": story_id,
                 "doubt": article.doubt,
+                "folded": folded,
             }
         )
         .last_pk
@@ -288,7 +298,9 @@ def _insert(
     return int(article_id)
 
 
-def _update(db: Database, row: dict, article: Article, seen: str, digest: str) -> None:
+def _update(
+    db: Database, row: dict, article: Article, seen: str, digest: str, folded: str | None
+) -> None:
     """Keep the current text as a version, then make ``article``'s text the current one."""
     db.table("article_versions").insert(
         {
@@ -312,6 +324,7 @@ def _update(db: Database, row: dict, article: Article, seen: str, digest: str) -
             "text": article.text,
             "content_hash": digest,
             "doubt": article.doubt,
+            "folded": folded,
         },
     )
 
@@ -428,3 +441,29 @@ def articles_by_date(db: Database) -> list[dict]:
             "from articles order by published"
         )
     )
+
+
+def unfolded(db: Database, page: int = 200) -> Iterator[list[dict]]:
+    """Articles whose matching form in other scripts is not computed yet, ``page`` at a time."""
+    last = 0
+    while rows := list(
+        db.query(
+            "select id, title, text from articles where folded is null and id > ? "
+            "order by id limit ?",
+            [last, page],
+        )
+    ):
+        yield rows
+        last = rows[-1]["id"]
+
+
+def count_unfolded(db: Database) -> int:
+    return int(db.execute("select count(*) from articles where folded is null").fetchone()[0])
+
+
+def set_folded(db: Database, forms: dict[int, str]) -> None:
+    """Store computed matching forms (``folded``), in one transaction."""
+    with write_transaction(db):
+        db.conn.executemany(
+            "update articles set folded = ? where id = ?", [(f, i) for i, f in forms.items()]
+        )

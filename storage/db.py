@@ -279,6 +279,20 @@ def m012_run_worker(db: Database) -> None:
     db.table("crawl_runs").add_column("worker", str)
 
 
+@migrations()
+def m013_folded(db: Database) -> None:
+    # The matching form of an article's words in other scripts (alerts.query.index_form: its
+    # Arabic-script letters folded, its Cyrillic designations and names read in Latin), so
+    # that the full-text index finds what a watch would (#29). NULL until it is computed:
+    # storage cannot compute it, the layer that matches does (fold_archive, when the archive
+    # is opened for a command); "" where the article's words need no other reading.
+    db.table("articles").add_column("folded", str)
+    db.execute("create index articles_unfolded on articles(id) where folded is null")
+    db.table("articles").enable_fts(
+        ["title", "text", "folded"], fts_version="FTS5", create_triggers=True, replace=True
+    )
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -62,6 +62,7 @@ def test_schema_is_migrated_once(db_path):
         "m010_alert_terms",
         "m011_channel_health",
         "m012_run_worker",
+        "m013_folded",
     ]
 
 
