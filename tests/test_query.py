@@ -36,7 +36,6 @@ def test_s400_spellings_match(text: str) -> None:
         "the S-4000 system",
         "the MS-400 engine",
         "S, 400 units",
-        "the С-400 (Cyrillic)",
         "S-40",
         "S\n400",
         "XS400",
@@ -46,10 +45,13 @@ def test_s400_lookalikes_do_not_match(text: str) -> None:
     assert not matches("S-400", text)
 
 
-def test_cyrillic_term_is_its_own_and_has_word_boundaries() -> None:
+def test_a_cyrillic_designation_is_the_latin_one_unless_exact_and_words_keep_boundaries() -> None:
     assert matches("С-400", "Россия поставила С-400 Ирану")
     assert matches("С-400", "комплексы С400")
-    assert not matches("S-400", "Россия поставила С-400 Ирану")
+    assert matches("S-400", "Россия поставила С-400 Ирану")  # #29: one watch across scripts
+    assert not matches('exact:"С-400"', "Russia delivered the S-400")
+    assert matches('exact:"С-400"', "Россия поставила С-400 Ирану")
+    assert not matches("exact:S-400", "Россия поставила С-400 Ирану")
     assert matches("Россия", "Россия поставила")
     assert not matches("Россия", "Россиянин поставил")
     assert matches("Росси*", "Россиянин поставил")
@@ -59,7 +61,7 @@ def test_arabic_and_persian_words() -> None:
     assert matches("إيران", "قالت إيران اليوم")
     assert not matches("إيران", "قالت الإيرانية اليوم")
     assert matches("إيران", "قالت إِيرَان اليوم")  # harakat are ignored
-    assert matches("میخواهم", "من می‌خواهم")  # the zero-width non-joiner is ignored
+    assert matches("میخواهم", "من می‌خواهم")  # written together or apart (ZWNJ)
     assert matches("S-400", "سامانه اس S-۴۰۰ روسیه")  # Persian digits are digits
 
 
