@@ -62,7 +62,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from pydantic import Field
 from sqlite_utils import Database
 
 from alerts.channels import transport
@@ -75,10 +74,10 @@ from cluster.config import ClusterConfig
 from cluster.crawl import ABANDONED, MAX_DELIVERIES
 from cluster.home import Home
 from core.errors import WirewatchError
-from core.fields import Count, Interval, Seconds, Section
 from core.units import format_duration
 from crawler.config import CrawlerConfig, OutletConfig
 from extractors.dates import isoformat
+from monitor.config import ScheduleConfig
 from storage import monitor as heartbeat
 from storage.db import open_db
 from storage.runs import (
@@ -117,17 +116,6 @@ CLUSTER_CHECK = 60.0
 #: Seconds between two heartbeats of a running monitor; ``status`` takes a monitor whose last
 #: beat is older than three of these for gone.
 HEARTBEAT = 5.0
-
-
-class ScheduleConfig(Section):
-    every: Interval = 15 * 60.0
-    jitter: Seconds = 0.0
-    crawl_timeout: Interval = 10 * 60.0
-    max_parallel: Count = Field(default=8, ge=1, le=1024)
-    #: Long-lived crawl worker processes; 0 runs each crawl in a process of its own.
-    workers: Count = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=64)
-    grace: Seconds = 30.0
-    notify: Interval = 60.0
 
 
 class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):

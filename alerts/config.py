@@ -10,6 +10,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from core.fields import Count, Interval, Number, Seconds, Section
 
+#: The environment variable that holds the SMTP URL (credentials never live in the file).
+SMTP_URL = "WIREWATCH_SMTP_URL"
+
 
 class WatchConfig(Section):
     name: str

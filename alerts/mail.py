@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from alerts.config import SMTP_URL
 from alerts.watches import Snippet, snippet_text
 from core.errors import WirewatchError
 
-SMTP_URL = "WIREWATCH_SMTP_URL"
 SUBJECT_MAX = 160
 
 _templates = Environment(

@@ -22,13 +22,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from alerts.config import EmailConfig, HealthConfig, WatchConfig
-from alerts.mail import SMTP_URL
+from alerts.config import SMTP_URL, EmailConfig, HealthConfig, WatchConfig
 from cluster.config import ClusterConfig
 from core.errors import ConfigError
 from core.fields import Section
 from crawler.config import CrawlConfig, OutletConfig
-from scheduler import ScheduleConfig
+from monitor.config import ScheduleConfig
 from storage.config import StorageConfig
 
 __all__ = [
