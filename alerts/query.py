@@ -383,14 +383,12 @@ class Document:
         doc = cls(cased.casefold(), outlet, host.lower(), language or "")
         if title:
             doc.body = len(normalise(unicodedata.normalize("NFKC", f"{title}\n\n")))
-        foreign = False
         for index, match in enumerate(TOKEN.finditer(doc.text)):
             token = match.group()
             doc.tokens.append(token)
             doc.spans.append(match.span())
             doc.positions.setdefault(token, []).append(index)
-            foreign = foreign or not token.isascii()
-        if foreign:
+        if not doc.text.isascii():
             # Capitals are read from the text before case folding where folding kept its length
             # (it does but for a few letters such as ß).
             doc.readings = readings(doc, cased if len(cased) == len(doc.text) else None)
@@ -423,27 +421,48 @@ class Document:
         return sorted(found)
 
 
+#: Tokens of context kept around each token the full-text index could not find as written,
+#: so that a phrase of a watch (``S-400 Iran``) still meets its neighbours there.
+INDEX_CONTEXT = 3
+
+
 def index_form(doc: Document) -> str:
-    """What the full-text index holds of ``doc`` beside its title and text: its tokens as
-    matching reads them (folded, and each token with another reading replaced by it, then any
-    further readings), so that an index query for the watch's words finds it; "" for a text of
-    ASCII words only, which the index reads as they are."""
-    if all(token.isascii() for token in doc.tokens):
-        return ""
-    shadow: list[str] = []
-    more: list[str] = []
-    index = 0
-    while index < len(doc.tokens):
+    """What the full-text index holds of ``doc`` beside its title and text: the passages
+    around the tokens that SQLite's tokeniser would not find as the watches read them (a
+    token with another reading, replaced by it; an Arabic-script token, folded), each with
+    INDEX_CONTEXT tokens either side; "" where there is none (Latin text: the tokeniser folds
+    its case and accents itself)."""
+    tokens_ = doc.tokens
+    ranges: list[list[int]] = []
+    for index, token in enumerate(tokens_):
+        if token.isascii():
+            continue
         found = doc.readings.get(index)
-        if found:
-            form, last, _ = found[0]
-            shadow.append(form)
-            more.extend(other for other, _, _ in found[1:])
-            index = last + 1
+        if not found and script(token) != "arabic":
+            continue
+        last = max((end for _, end, _ in found), default=index) if found else index
+        low, high = max(0, index - INDEX_CONTEXT), min(len(tokens_) - 1, last + INDEX_CONTEXT)
+        if ranges and low <= ranges[-1][1] + 1:
+            ranges[-1][1] = max(ranges[-1][1], high)
         else:
-            shadow.append(doc.tokens[index])
-            index += 1
-    return " ".join(shadow + more)
+            ranges.append([low, high])
+    passages: list[str] = []
+    more: list[str] = []
+    for low, high in ranges:
+        shadow: list[str] = []
+        index = low
+        while index <= high:
+            found = doc.readings.get(index)
+            if found:
+                form, last, _ = found[0]
+                shadow.append(form)
+                more.extend(other for other, _, _ in found[1:])
+                index = last + 1
+            else:
+                shadow.append(tokens_[index])
+                index += 1
+        passages.append(" ".join(shadow))
+    return "\n".join(passages + ([" ".join(more)] if more else []))
 
 
 def display_text(title: str | None, text: str) -> str:

@@ -119,18 +119,17 @@ def readings(doc: Document, cased: str | None) -> dict[int, list[tuple[str, int,
 
     # Words the text also writes in lower case are common words, not names, where a capital
     # may only open a sentence ("Нет, ..." is not Net).
-    lower = (
-        {
-            token
-            for token, (start, _) in zip(tokens, spans, strict=True)
-            if not token.isascii() and cased[start].islower()
-        }
-        if cased is not None
-        else set()
+    foreign = sorted(
+        index
+        for token, indexes in doc.positions.items()
+        if not token.isascii()
+        for index in indexes
     )
-    for index, token in enumerate(tokens):
-        if token.isascii():
-            continue
+    lower = (
+        {tokens[i] for i in foreign if cased[spans[i][0]].islower()} if cased is not None else set()
+    )
+    for index in foreign:
+        token = tokens[index]
         kind = script(token)
         number = index + 1 < count and tokens[index + 1].isdigit()
         gap = text[spans[index][1] : spans[index + 1][0]] if index + 1 < count else "\n"
