@@ -359,8 +359,8 @@ class Document:
     """An article prepared for matching: tokens of its title and text, and its facets.
 
     Title and text are joined by a blank line, which no phrase crosses. ``readings`` holds the
-    other readings of tokens (:func:`readings`): token index -> (form, last token, is a
-    transliterated name); ``alternates`` the same by form, for finding candidates.
+    other readings of tokens (``alerts.scripts.readings``): token index -> (form, last token,
+    kind); ``alternates`` the token indexes by form, for finding candidates.
     """
 
     text: str  # normalised

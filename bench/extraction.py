@@ -111,37 +111,32 @@ def fundus(folder: Path = SHARED / "fundus-dev") -> list[Page]:
 
 
 def news_pages(folder: Path = SHARED / "news-pages" / "pages") -> list[Page]:
+    """The articles of bench/newspages.py's set, with newspaper4k's whole text and metadata
+    where it has them (its front pages are left to bench/newspages.py)."""
+    from bench import newspages
+
     pages = []
-    for page in sorted(folder.glob("*.html.gz")):
-        key = page.name.removesuffix(".html.gz")
-        if "_main_site" in key:
-            continue  # front pages: bench/newspages.py checks that they are refused
-        url = opening = text = title = published = None
+    for case in newspages.load(folder):
+        if case.front:
+            continue
+        text = title = published = None
         authors: tuple[str, ...] | None = None
-        goose = folder / f"{key}.json.gz"
-        if goose.exists():
-            data = json.loads(gzip.decompress(goose.read_bytes()))
-            url, opening = data.get("url"), data["expected"].get("cleaned_text")
-        if (folder / f"{key}.txt.gz").exists():
-            text = gzip.decompress((folder / f"{key}.txt.gz").read_bytes()).decode("utf-8")
-            opening = text
-        meta_file = folder / f"{key}.meta.json.gz"
+        if (folder / f"{case.key}.txt.gz").exists():
+            text = case.opening  # newspaper4k's truth is the whole text
+        meta_file = folder / f"{case.key}.meta.json.gz"
         if meta_file.exists():
             meta = json.loads(gzip.decompress(meta_file.read_bytes()))
-            url = meta.get("url") or url
             title = meta.get("title") or None
             authors = tuple(meta.get("authors") or ()) or None
             published = meta.get("publish_date") or None
-        if not opening:
-            continue
         pages.append(
             Page(
                 set="news-pages",
-                key=key,
-                body=gzip.decompress(page.read_bytes()),
-                url=url or f"https://news-pages.invalid/{key}.html",
+                key=case.key,
+                body=case.body,
+                url=case.url or f"https://news-pages.invalid/{case.key}.html",
                 text=text,
-                opening=opening,
+                opening=case.opening,
                 title=title,
                 authors=authors,
                 date=published,
@@ -151,16 +146,11 @@ def news_pages(folder: Path = SHARED / "news-pages" / "pages") -> list[Page]:
 
 
 def aeb(folder: Path = SHARED / "aeb") -> list[Page]:
-    truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
+    from bench.aeb import load
+
     return [
-        Page(
-            set="aeb",
-            key=key,
-            body=gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes()),
-            url=truth[key]["url"],
-            text=truth[key]["articleBody"],
-        )
-        for key in sorted(truth)
+        Page(set="aeb", key=key, body=body, url=url, text=truth)
+        for key, body, url, truth in load(folder)
     ]
 
 

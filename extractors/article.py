@@ -461,16 +461,19 @@ def whole_text(tree: HtmlElement, precise: str, witness: str | None = None) -> s
     Where the page gives its article's text (``witness``, its JSON-LD ``articleBody``), a block
     is put back only if that text holds it.
     """
-    whole = _line_key(witness) if witness and len(witness) >= 2 * PROSE_PARAGRAPH else None
+    whole = _folded_words(witness) if witness and len(witness) >= 2 * PROSE_PARAGRAPH else None
     ours = [line for line in precise.split("\n") if line.strip()]
-    index = {key: at for at, line in enumerate(ours) if (key := _line_key(line))}
+    # Lines are found again by their words: trafilatura spaces inline elements, soft hyphens
+    # and punctuation its own way.
+    index = {key: at for at, line in enumerate(ours) if (key := _folded_words(line))}
     joined = " ".join(index)
     leaves = [
         element
         for element in tree.iter(*_BLOCKS)
         if next(element.iterdescendants(*_BLOCKS), None) is None
     ]
-    keys = [_line_key(element.text_content()) for element in leaves]
+    texts = [" ".join(element.text_content().split()) for element in leaves]
+    keys = [_folded_words(text) for text in texts]
     known: dict[Any, tuple[tuple[str, str], ...]] = {}
 
     def place_of(element: HtmlElement) -> tuple[tuple[str, str], ...]:
@@ -493,7 +496,7 @@ def whole_text(tree: HtmlElement, precise: str, witness: str | None = None) -> s
     merged: list[str] = []
     added = 0
     done = 0  # lines of ``ours`` already in ``merged``
-    for element, key in zip(leaves, keys, strict=True):
+    for element, text, key in zip(leaves, texts, keys, strict=True):
         if key in index:
             if index[key] >= done:
                 merged += ours[done : index[key] + 1]
@@ -505,7 +508,6 @@ def whole_text(tree: HtmlElement, precise: str, witness: str | None = None) -> s
         heading = element.tag in _HEADINGS
         if (place, element.tag) not in kinds and not (heading and place in places):
             continue
-        text = " ".join(element.text_content().split())
         if _mostly_links(element) or is_furniture(text) or not (heading or _prose(text)):
             continue
         if whole is not None and key[:PROSE_PARAGRAPH] not in whole:
@@ -544,12 +546,6 @@ def _mostly_links(element: HtmlElement) -> bool:
 _BLOCKS = ("p", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "dd")
 #: Characters of left-out prose that make a text incomplete, in :func:`whole_text`.
 PROSE_PARAGRAPH = 80
-
-
-def _line_key(line: str) -> str:
-    """A line's words, for finding it again: trafilatura spaces inline elements, soft hyphens
-    and punctuation its own way, so the block's text and the extracted line differ in those."""
-    return " ".join(_WORDS.findall(line.casefold()))
 
 
 def doubtful(text: str) -> bool:

@@ -55,8 +55,11 @@ class Ingest:
         if unchanged(self.db, article):
             # Alerts come only with new or changed text: no need to match a re-fetch.
             return store_article(self.db, article, outlet, now, is_unchanged=True)
-        doc = document(article, outlet)
-        folded = index_form(doc)
+        # Prepared once for the watches and the full-text index's other readings; neither
+        # needs it for an ASCII text when there is no watch.
+        ascii_only = article.text.isascii() and (article.title or "").isascii()
+        doc = document(article, outlet) if self.matcher or not ascii_only else None
+        folded = index_form(doc) if doc is not None else ""
         matches = self.matcher.match(article, outlet, doc)
         if not matches:
             return store_article(self.db, article, outlet, now, is_unchanged=False, folded=folded)

@@ -75,6 +75,8 @@ def test_every_spelling_fires(query, text):
         ('exact:"С-400"', "the S-400 systems"),
         ("exact:S-400", "Россия поставит Ирану С-400"),
         ("V-2024", "في 2024 قالت الحكومة"),  # في is "in", not the letter V
+        ("S-400", "σε 400 χιλιόμετρα"),  # Greek "at 400 km"
+        ("kai", "στην Αθήνα και στον Πειραιά"),  # a Greek word read as Latin only as a name
     ],
 )
 def test_no_decoy_fires(query, text):

@@ -47,15 +47,11 @@ def _fold_archive(db: Any) -> None:
     """Once, for an archive of an earlier version: the matching form of its articles in other
     scripts, which the full-text index of search and backfill reads (#29)."""
     from alerts.backfill import fold_archive
-    from storage.articles import count_unfolded
     from wirewatch.progress import Progress
 
-    total = count_unfolded(db)
-    if total:
-        with Progress(
-            None, "Indexing stored articles for matching across scripts", "article"
-        ) as bar:
-            fold_archive(db, bar)
+    # Says nothing when there is nothing to index (fold_archive then only counts).
+    with Progress(None, "Indexing stored articles for matching across scripts", "article") as bar:
+        fold_archive(db, bar)
 
 
 pass_context = click.make_pass_decorator(_Context)
