@@ -1,6 +1,6 @@
 """What one hostile page costs wirewatch's extractor beside bare trafilatura, page by page.
 
-Pages: the big and deep pages of ``tests/hostile.py``, and link-dense pages of small link
+Pages: the big and deep pages of ``tests/support/hostile.py``, and link-dense pages of small link
 blocks (a sitemap rendered as HTML, a tag cloud) at 2, 4 and 11 MB: the first under the
 element budget (extracted), the others over it (skipped as ``over_budget``). Each side
 extracts each page in a fresh process: ``extract_article(body, url)`` against
@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.proc import run_measured  # noqa: E402
 
@@ -55,7 +54,7 @@ print(seconds, hwm() - before, getattr(result, "reason", None) or "")
 
 def pages() -> dict[str, bytes]:
     """The hostile pages, by name."""
-    from hostile import ARTICLE, page
+    from tests.support.hostile import ARTICLE, page
 
     def links(size: int) -> bytes:
         block = '<div class="c"><a href="/t/{0}">Topic {0}</a></div>'

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scrapy.settings import BaseSettings
+from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.misc import load_object
 
 from crawler.config import CrawlerConfig as Config
@@ -69,3 +69,22 @@ def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
         "WIREWATCH_TRUSTED_HOSTS": trusted_hosts(config.outlets),
     }.items():
         settings.set(key, value, priority="spider")
+
+
+def crawl_settings(
+    config: Config, config_path: Path, db_path: Path | None, log_level: str = "INFO"
+) -> Settings:
+    """Scrapy's settings for the crawls of a loaded ``config``: the project's, then the config
+    handed to the crawler's components (read once, by the application), the hosts the operator
+    named (the resolver, one per process, learns them: crawler/guard.py), the database."""
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.set("WIREWATCH_CONFIG", str(config_path), priority="cmdline")
+    settings.set(LOADED, Shared(config), priority="cmdline")
+    settings.set("WIREWATCH_TRUSTED_HOSTS", trusted_hosts(config.outlets), priority="cmdline")
+    if db_path is not None:
+        settings.set("WIREWATCH_DB", str(db_path), priority="cmdline")
+    settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    # The application has configured logging already; Scrapy's loggers propagate to it.
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+    return settings

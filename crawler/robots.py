@@ -7,7 +7,7 @@ source request that follows meets the same network failure and reports it as the
 error (HTTP 5xx) is a problem of the run: the site is failing, and its rules are unknown.
 
 A robots.txt that was read stands for an hour for the later runs of the same process: a crawl
-worker (``wirewatch/worker.py``) runs the same outlets again and again, and reading the rules
+worker (``workers/serve.py``) runs the same outlets again and again, and reading the rules
 every few minutes would double the requests of a quiet run.
 """
 

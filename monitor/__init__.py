@@ -1,1 +1,2 @@
-"""The monitor's rooms beside the daemon (scheduler.py): its settings, light to import."""
+"""The daemon's rooms (scheduler.py is the daemon): its settings (``config``), the schedule
+(``planning``), where runs crawl (``backends``) and how each run is settled (``outcomes``)."""

@@ -209,6 +209,11 @@ def settle_run(
         return run
 
 
+def record_lag(db: Database, run_id: int, lag: float) -> None:
+    """Record on a run how many seconds it started after it was due (the schedule's view)."""
+    db.table("crawl_runs").update(run_id, {"lag": round(lag, 3)})
+
+
 def count_articles(db: Database, run_id: int, new: int, updated: int) -> None:
     """Add what a batch of a cluster run's articles stored to the run's counts."""
     if new or updated:

@@ -22,7 +22,8 @@ from alerts.outbox import last_occurrence, notify, notify_lock
 from extractors.article import Article
 from ingest import Ingest
 from storage.db import open_db
-from tests.conftest import ROOT, SITE, Handler, free_port, outlets_config, wirewatch
+from tests.support.servers import Handler, free_port
+from tests.support.site import ROOT, SITE, outlets_config, wirewatch
 from wirewatch.config import parse_config
 
 ANALYST = "analyst@example.org"

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SITE, free_port, outlets_config, wirewatch
+
+from tests.support.servers import free_port
+from tests.support.site import ROOT, SITE, outlets_config, wirewatch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

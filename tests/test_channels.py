@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SITE, free_port, wirewatch
+from tests.support.servers import free_port
+from tests.support.site import SITE, wirewatch
 
 
 class Receiver:

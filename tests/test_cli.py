@@ -6,8 +6,8 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import PAGES, ROOT, SITE, expected_text, normal, outlets_config, wirewatch
 
+from tests.support.site import PAGES, ROOT, SITE, expected_text, normal, outlets_config, wirewatch
 from wirewatch.cli import cli
 
 

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import ROOT, SITE, outlets_config, wirewatch
-from test_scheduler import Daemon, only, runs, schedule, wait_for
-from test_workers import assert_quarantine_reported, stored
 
 from cluster.bus import KNOWN, REJECTED, RUNS, WORKER_GROUP, Bus
 from cluster.home import Home
@@ -25,6 +22,16 @@ from ingest import Ingest
 from storage.articles import known_url_keys
 from storage.db import open_db
 from storage.runs import FINISHED, RUNNING, start_run
+from tests.support.daemons import (
+    Daemon,
+    assert_quarantine_reported,
+    only,
+    runs,
+    schedule,
+    stored,
+    wait_for,
+)
+from tests.support.site import ROOT, SITE, outlets_config, wirewatch
 from wirewatch.config import load_config
 from wirewatch.localsite import serve_folder
 

@@ -154,7 +154,7 @@ def test_each_mistake_is_one_line_at_the_line_at_fault(text, line, message):
 
 
 def test_a_mistake_exits_2_with_its_line(tmp_path):
-    from conftest import wirewatch
+    from tests.support.site import wirewatch
 
     config = tmp_path / "w.toml"
     config.write_text(BASE + "every = 30\n")

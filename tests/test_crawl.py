@@ -4,9 +4,8 @@ import json
 import subprocess
 import sys
 
-from conftest import PAGES, ROOT, expected_text, normal, outlets_config, wirewatch
-
 from storage.db import open_db
+from tests.support.site import PAGES, ROOT, expected_text, normal, outlets_config, wirewatch
 
 
 def crawl(tmp_path, site, *outlets, extra=""):

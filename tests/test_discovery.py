@@ -1,9 +1,9 @@
 from datetime import UTC, datetime
 
 import pytest
-from conftest import SITE
 
 from crawler.discovery import DiscoveryError, parse_feed, parse_sitemap
+from tests.support.site import SITE
 
 
 def served(path: str, base: str = "http://127.0.0.1:9") -> bytes:

@@ -1,7 +1,6 @@
 import lxml.etree
 import lxml.html
 import pytest
-from conftest import PAGES, SITE, expected_text, normal
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
@@ -20,6 +19,7 @@ from extractors.article import (
     extract_article,
     strip_inert,
 )
+from tests.support.site import PAGES, SITE, expected_text, normal
 
 LOCAL = "http://127.0.0.1:8000/"
 

@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from conftest import ROOT, SITE, Handler, free_port, outlets_config, wirewatch
 
 from alerts.mail import SmtpSettings, SmtpTransport
 from alerts.outbox import notify
 from storage.db import open_db
+from tests.support.servers import Handler, free_port
+from tests.support.site import ROOT, SITE, outlets_config, wirewatch
 from wirewatch.config import load_config
 from wirewatch.localsite import serve_folder
 
@@ -290,7 +291,8 @@ def test_an_smtp_server_down_for_an_hour_delays_and_then_delivers_everything_onc
 
 
 def test_kill_9_of_the_monitor_takes_its_crawls_down_and_a_restart_carries_on(tmp_path, site):
-    from test_scheduler import Daemon, hanging_server, only, runs, schedule, wait_for
+    from tests.support.daemons import Daemon, only, runs, schedule, wait_for
+    from tests.support.servers import hanging_server
 
     with hanging_server() as stuck:
         config = tmp_path / "w.toml"

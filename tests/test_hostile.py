@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import outlets_config, wirewatch
-from hostile import CASES, hostile_server
 from scrapy.utils.test import get_crawler
 
 from crawler.discovery import Entry
 from crawler.spiders.outlet import OutletSpider
 from storage.db import open_db
+from tests.support.hostile import CASES, hostile_server
+from tests.support.site import outlets_config, wirewatch
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PAGES = 50

@@ -1,4 +1,4 @@
-"""The house in layers (#19). import-linter (`make lint`) checks the packages; scheduler.py is a
+"""The house in layers (#19, #30). import-linter (`make lint`) checks the packages; scheduler.py is a
 module, which import-linter cannot take as a root, so its own imports are checked here."""
 
 import ast
@@ -28,3 +28,22 @@ def test_only_the_application_reads_the_environment():
             continue
         text = path.read_text(encoding="utf-8")
         assert "os.environ" not in text and "getenv(" not in text, path
+
+
+def test_no_test_module_imports_another_or_the_conftest():
+    for path in (ROOT / "tests").rglob("*.py"):
+        modules = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules.add(node.module)
+        shared = {m for m in modules if m.split(".")[-1].startswith(("test_", "conftest"))}
+        assert not shared, f"{path}: import what tests share from tests/support, not {shared}"
+
+
+def test_the_daemon_is_a_few_hundred_lines_and_no_room_of_the_runtime_is_over_500():
+    assert len((ROOT / "scheduler.py").read_text().splitlines()) <= 400
+    for room in ("monitor", "workers"):
+        for path in (ROOT / room).glob("*.py"):
+            assert len(path.read_text().splitlines()) <= 500, path

@@ -15,12 +15,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PAGES, ROOT, SITE, wirewatch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extractors.article import FAILED, extract_article
 from extractors.metadata import read_meta
+from tests.support.site import PAGES, ROOT, SITE, wirewatch
 from wirewatch.localsite import serve_folder
 
 URL = "https://news.example.org/2025/06/01/a-story-of-some-length-here"

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, wirewatch
 
 from crawler.finder import feed_links, robots_sitemaps, web_page_hint
+from tests.support.site import ROOT, wirewatch
 from wirewatch.localsite import serve_folder
 from wirewatch.outlets import name_for
 

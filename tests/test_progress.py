@@ -9,7 +9,7 @@ import subprocess
 import sys
 import termios
 
-from conftest import ROOT, SITE, outlets_config
+from tests.support.site import ROOT, SITE, outlets_config
 
 
 def folder_of_pages(tmp_path, copies=12):

@@ -4,11 +4,11 @@ import json
 import shutil
 
 import pytest
-from conftest import PAGES, SITE, expected_text, normal, outlets_config, wirewatch
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from storage.db import open_db
+from tests.support.site import PAGES, SITE, expected_text, normal, outlets_config, wirewatch
 
 
 def replay(tmp_path, *paths, config=None):

@@ -7,70 +7,18 @@ import mailbox
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from conftest import ROOT, SITE, Handler, outlets_config, wirewatch
-
 from extractors.dates import isoformat
 from storage.db import open_db
 from storage.runs import FINISHED, finish_run, start_run
+from tests.support.daemons import Daemon, only, runs, schedule, wait_for
+from tests.support.servers import Handler, hanging_server
+from tests.support.site import SITE, outlets_config, wirewatch
 from wirewatch.localsite import serve_folder
-
-
-class Daemon:
-    """``wirewatch run`` as a child process, with its log collected as it comes."""
-
-    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "wirewatch", "--config", str(config), *args, "run"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "WIREWATCH_CONFIG": "", **(env or {})},
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def stop(self, timeout: float = 60) -> float:
-        """SIGTERM, wait for the exit; returns how long the exit took."""
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=timeout)
-        self.reader.join(timeout=5)
-        assert self.process.stderr is not None
-        self.process.stderr.close()
-        return time.monotonic() - started
-
-
-def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def doubtful(db_path: Path) -> int:
@@ -80,48 +28,6 @@ def doubtful(db_path: Path) -> int:
         return db.execute("select count(doubt) from articles").fetchone()[0]
     finally:
         db.close()
-
-
-def runs(db_path: Path, outlet: str | None = None) -> list[dict]:
-    if not db_path.exists():
-        return []
-    db = open_db(db_path)
-    try:
-        where, params = ("where outlet = ?", [outlet]) if outlet else ("", [])
-        cursor = db.execute(f"select * from crawl_runs {where} order by id", params)
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        db.close()
-
-
-@contextmanager
-def hanging_server() -> Iterator[str]:
-    """Accepts connections and never answers (a server stuck behind a dead backend)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(50)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
-        sock.close()
 
 
 def kill_crawl(parent: int, outlet: str) -> bool:
@@ -143,18 +49,6 @@ def kill_crawl(parent: int, outlet: str) -> bool:
                 return False
             return True
     return False
-
-
-def schedule(every: str = "2s", **extra: str) -> str:
-    lines = [f'every = "{every}"'] + [f"{k} = {v}" for k, v in extra.items()]
-    return "\n[schedule]\n" + "\n".join(lines) + "\n"
-
-
-def only(config_text: str, *outlets: str) -> str:
-    """The fixture config with only the named outlets' blocks."""
-    head, *blocks = config_text.split("[[outlets]]")
-    kept = [b for b in blocks if any(f'name = "{o}"' in b for o in outlets)]
-    return head + "".join("[[outlets]]" + b for b in kept)
 
 
 def test_crawls_run_on_schedule_one_line_each_and_never_overlap(tmp_path, site):

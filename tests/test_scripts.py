@@ -13,10 +13,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, wirewatch
 
 from alerts.query import Document, display_text, parse_query
 from alerts.watches import explain, snippet_text
+from tests.support.site import ROOT, wirewatch
 
 
 def matches(query: str, text: str) -> bool:

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, outlets_config, wirewatch
-
 from storage.db import open_db
+from tests.support.site import ROOT, outlets_config, wirewatch
 
 SECRET = "Fake-Secret-7f3a9q"
 

@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, SITE, free_port, outlets_config, wirewatch
-from test_scheduler import Daemon, wait_for
-
 from storage.db import open_db
+from tests.support.daemons import Daemon, wait_for
+from tests.support.servers import free_port
+from tests.support.site import ROOT, SITE, outlets_config, wirewatch
 from wirewatch.localsite import serve_folder
 
 QUICK = (
@@ -98,7 +98,9 @@ def crawl_with_hosts(
     overrides = {"WIREWATCH_RESOLVE": hosts, **settings}
     code = (
         "import json, sys; from pathlib import Path; from wirewatch.crawl import run_crawls\n"
-        f"found = run_crawls({outlets!r}, Path({str(config)!r}), None, 'WARNING', {overrides!r})\n"
+        "from wirewatch.config import load_config\n"
+        f"path = Path({str(config)!r})\n"
+        f"found = run_crawls({outlets!r}, load_config(path), path, None, 'WARNING', {overrides!r})\n"
         "print(json.dumps({s.outlet: s.stats for s in found}, default=str))"
     )
     result = subprocess.run(

@@ -3,7 +3,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import PAGES, SITE
 
 from extractors.article import extract_article
 from storage.articles import (
@@ -14,6 +13,7 @@ from storage.articles import (
     watch_candidates,
 )
 from storage.db import open_db, write_transaction
+from tests.support.site import PAGES, SITE
 
 
 @pytest.fixture

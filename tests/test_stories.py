@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PAGES, ROOT, SITE, expected_text, outlets_config, wirewatch
 
 from extractors.article import extract_article
 from extractors.urls import url_key
 from storage import stories
 from storage.articles import store_article
 from storage.db import migrations, open_db
+from tests.support.site import PAGES, ROOT, SITE, expected_text, outlets_config, wirewatch
 from wirewatch.localsite import serve_folder
 
 VARIANTS = ROOT / "tests" / "fixtures" / "variants"

@@ -7,14 +7,21 @@ from __future__ import annotations
 import mailbox
 import os
 import signal
-import sqlite3
 from itertools import pairwise
 from pathlib import Path
 
-from conftest import SITE, outlets_config
-from test_scheduler import Daemon, hanging_server, only, runs, schedule, wait_for
-
 from storage.runs import FINISHED
+from tests.support.daemons import (
+    Daemon,
+    assert_quarantine_reported,
+    only,
+    runs,
+    schedule,
+    stored,
+    wait_for,
+)
+from tests.support.servers import hanging_server
+from tests.support.site import SITE, outlets_config
 from wirewatch.localsite import serve_folder
 
 WATCH = (
@@ -33,24 +40,6 @@ def kill_worker_running(db_path: Path, outlet: str) -> int | None:
                 return None
             return int(run["pid"])
     return None
-
-
-def assert_quarantine_reported(db_path: Path, maildir: Path, outlet: str = "presstv") -> None:
-    """The quarantined outlet is unhealthy, and the operator was told."""
-    with sqlite3.connect(db_path) as db:
-        state, reason = db.execute(
-            "select state, reason from outlet_health where outlet = ?", [outlet]
-        ).fetchone()
-    assert state == "unhealthy" and reason.startswith("quarantined:")
-    subjects = [m["Subject"] for m in mailbox.Maildir(maildir)]
-    assert f"[wirewatch] outlet {outlet} is unhealthy" in subjects
-
-
-def stored(db_path: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    with sqlite3.connect(db_path) as db:
-        urls = [row[0] for row in db.execute("select url from articles order by url")]
-        alerts = list(db.execute("select watch, story_id from alerts order by story_id"))
-    return urls, alerts
 
 
 def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(tmp_path):
@@ -174,14 +163,14 @@ def test_twisted_errors_in_a_worker_are_log_lines_but_scrapys_close_race_is_drop
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.support.site import ROOT
 
     code = (
         "import logging, sys\n"
         "from twisted.internet.defer import AlreadyCalledError\n"
         "from twisted.python import log\n"
         "from wirewatch.logs import setup_logging\n"
-        "from wirewatch.worker import route_twisted_logs\n"
+        "from workers.serve import route_twisted_logs\n"
         "setup_logging(logging.WARNING, 'text', 0)\n"
         "route_twisted_logs()\n"
         "try:\n    raise AlreadyCalledError()\n"

@@ -255,7 +255,7 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
     if not names:
         raise click.ClickException(f"{ctx.config_file} configures no outlets")
     level = "DEBUG" if ctx.verbose > 1 else "INFO" if ctx.verbose else "WARNING"
-    summaries = run_crawls(names, ctx.config_file, ctx.db_path, level)
+    summaries = run_crawls(names, config, ctx.config_file, ctx.db_path, level)
     rows: list[dict[str, Any]] = [
         {
             "outlet": s.outlet,
@@ -798,15 +798,15 @@ def run(ctx: _Context) -> None:
 def worker_serve(ctx: _Context, cluster: bool) -> None:
     """Serve the monitor's crawl runs on stdin/stdout (started by `wirewatch run`), or a
     cluster's from Redis (started by `wirewatch worker`)."""
-    load_config(ctx.config_file)  # a bad config stops here, with its message
+    config = ctx.config  # a bad config stops here, with its message
     if cluster:
-        from wirewatch.cluster_worker import serve_cluster
+        from workers.cluster import serve_cluster
 
-        serve_cluster(ctx.config_file)
+        serve_cluster(config, ctx.config_file)
         return
-    from wirewatch.worker import serve
+    from workers.serve import serve
 
-    serve(ctx.config_file, Path(ctx.db_override) if ctx.db_override else None)
+    serve(config, ctx.config_file, Path(ctx.db_override) if ctx.db_override else None)
 
 
 @cli.command()
@@ -826,7 +826,7 @@ def worker(ctx: _Context, processes: int | None) -> None:
     SIGHUP, or saving the config file, starts fresh worker processes on it.
     """
     from cluster.bus import Bus, RedisError
-    from wirewatch.cluster_worker import supervise, worker_command
+    from workers.supervise import supervise, worker_command
 
     config = ctx.config
     if not config.cluster.redis:
@@ -846,7 +846,9 @@ def worker(ctx: _Context, processes: int | None) -> None:
             handler.setLevel(logging.INFO)
         logging.root.setLevel(logging.INFO)
     count = processes or os.cpu_count() or 1
-    sys.exit(supervise(ctx.config_file, count, worker_command(ctx.config_file)))
+    sys.exit(
+        supervise(config, ctx.config_file, load_config, count, worker_command(ctx.config_file))
+    )
 
 
 @cli.command()

@@ -1,7 +1,7 @@
 """Load and validate ``wirewatch.toml``.
 
 Each package defines the section it reads (``storage.config``, ``crawler.config``,
-``alerts.config``, ``scheduler.ScheduleConfig``); this module composes them into ``Config``,
+``alerts.config``, ``monitor.config.ScheduleConfig``); this module composes them into ``Config``,
 finds and reads the file, and reports every error once, naming the key and the line of the
 file it is on, before anything is crawled. It is the one place that reads the environment:
 ``WIREWATCH_CONFIG``, ``WIREWATCH_DB``, ``WIREWATCH_SMTP_URL``, ``WIREWATCH_REDIS_URL`` and

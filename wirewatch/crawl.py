@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
 
-from crawler.config import trusted_hosts
-from crawler.context import LOADED, Shared
+from crawler.context import crawl_settings
 from crawler.spiders.outlet import OutletSpider
 from storage.runs import error_count, problems_of, unreadable
-from wirewatch.config import load_config
+from wirewatch.config import Config
 
 SUMMARY_KEYS = {
     "fetched": "downloader/response_count",
@@ -70,25 +68,9 @@ class CrawlSummary:
         return unreadable(self.stats)
 
 
-def crawl_settings(config_path: Path, db_path: Path | None, log_level: str = "INFO") -> Settings:
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    settings.set("WIREWATCH_CONFIG", str(config_path), priority="cmdline")
-    # The config is read once, here, and handed to the crawler's components; the resolver,
-    # one per process, learns which hosts the operator named (crawler/guard.py).
-    config = load_config(config_path)
-    settings.set(LOADED, Shared(config), priority="cmdline")
-    settings.set("WIREWATCH_TRUSTED_HOSTS", trusted_hosts(config.outlets), priority="cmdline")
-    if db_path is not None:
-        settings.set("WIREWATCH_DB", str(db_path), priority="cmdline")
-    settings.set("LOG_LEVEL", log_level, priority="cmdline")
-    # The CLI has configured logging already; Scrapy's loggers propagate to it.
-    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
-    return settings
-
-
 def run_crawls(
     outlets: list[str],
+    config: Config,
     config_path: Path,
     db_path: Path | None,
     log_level: str = "INFO",
@@ -99,7 +81,7 @@ def run_crawls(
     Args:
         overrides: Scrapy settings above the project's and the config's (a test's resolver).
     """
-    settings = crawl_settings(config_path, db_path, log_level)
+    settings = crawl_settings(config, config_path, db_path, log_level)
     for key, value in (overrides or {}).items():
         settings.set(key, value, priority="cmdline")
     process = CrawlerProcess(settings)

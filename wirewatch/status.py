@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from cluster.bus import Bus, RedisError
 from extractors.dates import isoformat
-from scheduler import HEARTBEAT, next_due, outlet_trigger
+from monitor.planning import HEARTBEAT, next_due, outlet_trigger
 from storage import monitor as heartbeat
 from storage.articles import new_articles
 from storage.channels import failing_channels

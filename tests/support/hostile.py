@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent
-SITE = ROOT / "fixtures" / "site"
+TESTS = Path(__file__).resolve().parents[1]
+SITE = TESTS / "fixtures" / "site"
 GOOD = {
     "/good/ifp.html": SITE / "ifpnews" / "russian-exporter-continue-military-cooperation-iran.html",
     "/good/tehrantimes.html": SITE

@@ -1,10 +1,8 @@
-"""``wirewatch worker``: one machine's crawl workers in a cluster (``[cluster]``, ``cluster/``).
+"""A cluster's crawl worker (``[cluster]``, ``cluster/``): one process of ``wirewatch worker``
+(``workers.supervise`` keeps them running).
 
-``wirewatch worker`` starts ``--processes`` worker processes (one per core by default) and keeps
-them running until SIGTERM or Ctrl-C; SIGHUP, or a change to the config file, replaces them with
-fresh ones on the new config (the old ones finish their runs first). Each process is a
-:class:`ClusterWorker`: the one-machine worker's reactor and per-site rule
-(``wirewatch/worker.py``), with its runs taken from Redis instead of a pipe:
+Each process is a :class:`ClusterWorker`: the one-machine worker's reactor and per-site slots
+(``workers.serve``), with its runs taken from Redis instead of a pipe:
 
 - a reader thread takes up to ``[cluster] runs`` runs from the runs stream, takes over the runs
   of workers silent for ``claim_after`` (XAUTOCLAIM), touches the runs in hand so that no one
@@ -25,13 +23,12 @@ import os
 import queue
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import LockError
 from redis.lock import Lock
@@ -39,12 +36,13 @@ from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
 from cluster.bus import Bus, Message, RedisError
+from cluster.config import ClusterConfig
 from cluster.crawl import ABANDONED, MAX_DELIVERIES, RunLink
 from core.units import format_duration
+from crawler.config import CrawlerConfig
 from extractors.dates import isoformat
-from scheduler import TERMINATE_WAIT, _end_with_parent, terminate
-from wirewatch.config import Config, load_config
-from wirewatch.worker import Worker, route_twisted_logs
+from workers.serve import Worker, route_twisted_logs
+from workers.slots import Slots
 
 logger = logging.getLogger("wirewatch.worker")
 
@@ -54,14 +52,96 @@ BEAT = 1.0
 FLUSH_WAIT = 10.0
 
 
+class _Schedule(Protocol):
+    @property
+    def grace(self) -> float: ...
+
+
+class WorkerConfig(CrawlerConfig, Protocol):
+    """What a cluster worker reads of the config (``wirewatch.config.Config`` is one)."""
+
+    @property
+    def schedule(self) -> _Schedule: ...
+
+    @property
+    def cluster(self) -> ClusterConfig: ...
+
+    @property
+    def redis_url(self) -> str: ...
+
+
+class ClusterSlots(Slots):
+    """This worker's slots, and a Redis lock per site, so that the rule holds across machines.
+    A lock is renewed with the runs in hand (:meth:`renew`): it expires soon after its worker
+    dies. Without Redis, this machine's own rule still holds."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        ttl: float,
+        unlock: Callable[[Lock], None],
+        down: Callable[[Exception], None],
+    ) -> None:
+        super().__init__()
+        self.bus = bus
+        self.ttl = ttl
+        self.unlock = unlock  # lets go of a lock off the reactor (Redis may be slow or away)
+        self.down = down
+        self.locks: dict[str, list[Lock]] = {}  # token -> the site locks its run holds
+        self.lock = threading.Lock()
+
+    def take(self, token: str, sites: frozenset[str]) -> bool:
+        if sites & self.holders.keys():
+            return False
+        locks: list[Lock] = []
+        try:
+            for site in sorted(sites):
+                lock = self.bus.site_lock(site, self.ttl)
+                if not lock.acquire(blocking=False):
+                    break
+                locks.append(lock)
+            else:
+                return self._held(token, sites, locks)
+        except RedisError as exc:
+            self.down(exc)
+            return self._held(token, sites, locks)
+        for lock in locks:
+            self.unlock(lock)
+        return False
+
+    def _held(self, token: str, sites: frozenset[str], locks: list[Lock]) -> bool:
+        with self.lock:
+            self.locks[token] = locks
+        return super().take(token, sites)
+
+    def release(self, token: str) -> None:
+        super().release(token)
+        with self.lock:
+            released = self.locks.pop(token, [])
+        for lock in released:
+            self.unlock(lock)
+
+    def renew(self) -> None:
+        """Keep the locks of the runs in hand (from the reader thread)."""
+        with self.lock:
+            locks = [lock for held in self.locks.values() for lock in held]
+        for lock in locks:
+            with contextlib.suppress(LockError):  # released meanwhile
+                lock.reacquire()
+
+
 class ClusterWorker(Worker):
     """Crawl runs taken from Redis; articles and outcomes sent home there."""
 
-    def __init__(self, config_path: Path, config: Config, bus: Bus) -> None:
-        super().__init__(config_path, None)
+    slots: ClusterSlots
+
+    def __init__(self, config: WorkerConfig, config_path: Path, bus: Bus) -> None:
         self.bus = bus
-        self.slots = config.cluster.runs
         self.claim_after = config.cluster.claim_after
+        self.outbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        self.away: str | None = None  # why Redis cannot be reached, while it cannot
+        super().__init__(config, config_path, None)
+        self.capacity = config.cluster.runs
         self.grace = config.schedule.grace
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         for key, value in {
@@ -74,13 +154,17 @@ class ClusterWorker(Worker):
         #: Runs in hand, waiting or crawling: message id -> its link home.
         self.held: dict[str, RunLink] = {}
         self.hold = threading.Lock()
-        #: Site locks in Redis held by each run.
-        self.locks: dict[str, list[Lock]] = {}
-        self.outbox: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self.closing = threading.Event()
         self.served = 0
         self.started = isoformat(datetime.now(UTC))
-        self.away: str | None = None  # why Redis cannot be reached, while it cannot
+
+    def _slots(self) -> ClusterSlots:
+        return ClusterSlots(
+            self.bus,
+            self.claim_after,
+            lambda lock: self.outbox.put(("unlock", lock)),
+            self._redis_down,
+        )
 
     # -- Redis, off the reactor ------------------------------------------------------------------
 
@@ -108,13 +192,10 @@ class ClusterWorker(Worker):
                 if now - last_touch >= self.claim_after / 3:
                     with self.hold:
                         ids = list(self.held)
-                        locks = [lock for held in self.locks.values() for lock in held]
                     self.bus.touch(self.id, ids)
-                    for lock in locks:
-                        with contextlib.suppress(LockError):  # released meanwhile
-                            lock.reacquire()
+                    self.slots.renew()
                     last_touch = now
-                free = 0 if self.draining else self.slots - len(self.held)
+                free = 0 if self.draining else self.capacity - len(self.held)
                 if free <= 0:
                     self._redis_up()
                     self.closing.wait(BEAT)
@@ -204,33 +285,6 @@ class ClusterWorker(Worker):
         link.done(reason, {})
         self.outbox.put(("finish", message_id))
 
-    def _hold_sites(self, token: str, sites: set[str]) -> bool:
-        if sites & self.busy.keys():
-            return False
-        locks: list[Lock] = []
-        try:
-            for site in sorted(sites):
-                # Renewed with the runs in hand: it expires soon after its worker dies.
-                lock = self.bus.site_lock(site, self.claim_after)
-                if not lock.acquire(blocking=False):
-                    break
-                locks.append(lock)
-            else:
-                with self.hold:
-                    self.locks[token] = locks
-                self.busy.update(dict.fromkeys(sites, token))
-                return True
-        except RedisError as exc:
-            # No Redis, no lock across machines: this machine's own rule still holds.
-            self._redis_down(exc)
-            with self.hold:
-                self.locks[token] = locks
-            self.busy.update(dict.fromkeys(sites, token))
-            return True
-        for lock in locks:
-            self.outbox.put(("unlock", lock))
-        return False
-
     def _run_settings(self, token: str, outlet: str, deadline: float) -> Settings:
         settings = super()._run_settings(token, outlet, deadline)
         settings.set("WIREWATCH_RUN", self.held[token], priority="cmdline")
@@ -239,7 +293,6 @@ class ClusterWorker(Worker):
     def _report(self, token: str, crawler: Crawler, reason: str, stats: dict[str, Any]) -> None:
         with self.hold:
             link = self.held.pop(token)
-        self._release(token)
         self.served += 1
         if reason == "shutdown" and self.draining:
             # Closed by this worker's stop, not by its outlet: unanswered, so that another
@@ -268,14 +321,6 @@ class ClusterWorker(Worker):
             link = self.held.pop(token, None)
         if link is not None:
             link.flush()
-        self._release(token)
-
-    def _release(self, token: str) -> None:
-        """Let go of the run's site locks (they expire by themselves if Redis is away)."""
-        with self.hold:
-            released = self.locks.pop(token, [])
-        for lock in released:
-            self.outbox.put(("unlock", lock))
 
     def serve(self) -> None:
         from twisted.internet.task import LoopingCall
@@ -310,7 +355,7 @@ class ClusterWorker(Worker):
             self.bus.beat(self.id, {**self._beat_fields(), "runs": 0, "stopped": 1})
 
 
-def serve_cluster(config_path: Path) -> None:
+def serve_cluster(config: WorkerConfig, config_path: Path) -> None:
     """``wirewatch worker-serve --cluster``: one worker process of ``wirewatch worker``."""
     route_twisted_logs()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the supervisor's
@@ -319,92 +364,6 @@ def serve_cluster(config_path: Path) -> None:
     logging.getLogger("wirewatch").setLevel(min(logging.INFO, logging.root.level))
     for handler in logging.root.handlers:
         handler.setLevel(min(logging.INFO, handler.level))
-    config = load_config(config_path)
-    worker = ClusterWorker(config_path, config, Bus(config.redis_url))
+    worker = ClusterWorker(config, config_path, Bus(config.redis_url))
     signal.signal(signal.SIGTERM, lambda *_: worker.reactor.callFromThread(worker.drain))
     worker.serve()
-
-
-def supervise(config_path: Path, processes: int, command: list[str]) -> int:
-    """``wirewatch worker``: keep ``processes`` worker processes running until SIGTERM or SIGINT;
-    SIGHUP or a saved config file replaces them (each finishes its runs first)."""
-    stopping = threading.Event()
-    renew = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGHUP, lambda *_: renew.set())
-    config = load_config(config_path)
-    children: dict[subprocess.Popen[bytes], float] = {}  # process: when it started
-    retiring: list[subprocess.Popen[bytes]] = []
-    stamp = _stamp(config_path)
-    quick_deaths = 0  # processes in a row that died within a minute of their start
-    next_start = 0.0
-    logger.info(
-        "Starting %(count)d crawl worker process(es) on Redis at %(where)s",
-        {"count": processes, "where": Bus(config.redis_url).where()},
-    )
-    while not stopping.is_set():
-        for child, started in list(children.items()):
-            if child.poll() is None:
-                continue
-            del children[child]
-            code = child.returncode
-            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-            quick_deaths = quick_deaths + 1 if time.monotonic() - started < 60 else 0
-            wait = min(60.0, 2.0**quick_deaths) if quick_deaths > 1 else 0.0
-            next_start = time.monotonic() + wait
-            logger.error(
-                "Crawl worker process %(pid)d ended (%(how)s); a new one replaces it%(when)s",
-                {"pid": child.pid, "how": how, "when": f" in {format_duration(wait)}" * bool(wait)},
-            )
-        retiring = [c for c in retiring if c.poll() is None]
-        if renew.is_set() or _stamp(config_path) != stamp:
-            renew.clear()
-            stamp = _stamp(config_path)
-            try:
-                config = load_config(config_path)
-            except Exception as exc:
-                logger.error("Config not reloaded, the workers go on: %(error)s", {"error": exc})
-            else:
-                logger.info("Config reloaded: fresh worker processes take over")
-                for child in children:
-                    child.send_signal(signal.SIGTERM)
-                retiring += list(children)
-                children = {}
-        while len(children) < processes and time.monotonic() >= next_start:
-            child = subprocess.Popen(command, start_new_session=True, preexec_fn=_end_with_parent)
-            children[child] = time.monotonic()
-        stopping.wait(1.0)
-    everyone = [*children, *retiring]
-    logger.info("Stopping %(count)d crawl worker process(es)", {"count": len(everyone)})
-    for child in everyone:
-        child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + config.schedule.grace + TERMINATE_WAIT + FLUSH_WAIT
-    for child in everyone:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            terminate(child)  # type: ignore[arg-type]
-    logger.info("Stopped")
-    return 0
-
-
-def _stamp(path: Path) -> tuple[float, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_mtime, stat.st_size)
-
-
-def worker_command(config_path: Path) -> list[str]:
-    """The command line of one worker process."""
-    return [
-        sys.executable,
-        "-m",
-        "wirewatch",
-        "--config",
-        str(config_path),
-        "worker-serve",
-        "--cluster",
-    ]
