@@ -110,8 +110,12 @@ def _parse_json_feed(body: bytes) -> list[Entry]:
         "https://jsonfeed.org/version/"
     ):
         raise DiscoveryError("not a JSON Feed: no jsonfeed.org version")
+    items = data.get("items")
+    if not isinstance(items, list):
+        what = type(items).__name__ if items is not None else "missing"
+        raise DiscoveryError(f"not a JSON Feed: its items are {what}, not a list")
     entries = []
-    for item in data.get("items") or []:
+    for item in items:
         if not isinstance(item, dict):
             continue
         link = item.get("url") or item.get("external_url")

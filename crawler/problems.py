@@ -10,12 +10,14 @@ Sources (feeds, sitemaps, section pages) are counted under ``wirewatch/sources/t
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
     DownloadTimeoutError,
+    IgnoreRequest,
 )
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.statscollectors import StatsCollector
@@ -69,7 +71,14 @@ def why_failed(failure: Failure | BaseException, url: str) -> str:
     host = parts.hostname or url
     where = f"{host}:{parts.port}" if parts.port else host
     if isinstance(exc, HttpError):
-        return f"HTTP {exc.response.status} from {url}"
+        return f"{url} answered {http_status(exc.response.status)}"
+    if isinstance(exc, IgnoreRequest):
+        # Scrapy's middlewares drop a response that redirects too often or inflates past
+        # DOWNLOAD_MAXSIZE (a gzip bomb).
+        text = str(exc)
+        if "redirect" in text:
+            return f"{url} redirects in a loop or too often ({text[:200]})"
+        return f"{url} is larger than [crawl] max_size allows ({text[:200]})"
     if isinstance(exc, CannotResolveHostError | net.DNSLookupError):
         return f"DNS lookup failed for {host}"
     if isinstance(exc, DownloadConnectionRefusedError | net.ConnectionRefusedError):
@@ -82,6 +91,31 @@ def why_failed(failure: Failure | BaseException, url: str) -> str:
     if isinstance(exc, net.ConnectionLost | net.ConnectionDone):
         return f"{where} closed the connection"
     return f"{type(exc).__name__} for {url}: {text[:200]}"
+
+
+#: What an HTTP error status says of a source, in words.
+_MEANINGS = {
+    401: "the source needs a login",
+    403: "the site refuses this crawler (its user agent or address is blocked, or a login is "
+    "needed)",
+    404: "the source moved or was removed; find its new address (`wirewatch add URL` finds "
+    "an outlet's feeds)",
+    410: "the source was removed for good",
+    429: "the site throttles this crawler; lengthen [crawl] delay",
+}
+
+
+def http_status(status: int) -> str:
+    """An HTTP error status and what it means for a source: "404 Not Found: the source moved
+    or was removed; ..."."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    meaning = _MEANINGS.get(status)
+    if meaning is None:
+        meaning = "the site's server is failing" if status >= 500 else "the site refused it"
+    return f"{status} {phrase}: {meaning}"
 
 
 def refused(failure: Failure) -> bool:

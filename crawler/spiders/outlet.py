@@ -373,6 +373,9 @@ class OutletSpider(scrapy.Spider):
 
     def fetch_failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
+        if request is None and failure.check(HttpError):
+            # Raised by the spider middleware, whose failures carry no request: its response's.
+            request = failure.value.response.request
         if refused(failure):
             # Counted, and logged with its address, where it was refused (crawler/guard.py).
             if request is not None and (
@@ -381,15 +384,20 @@ class OutletSpider(scrapy.Spider):
                 kind = request.meta.get("wirewatch_source") or request.meta.get("wirewatch_child")
                 self._source_failed(request, f"{kind} refused: {why_failed(failure, request.url)}")
             return
-        if request is not None and not failure.check(IgnoreRequest):
+        robots = failure.check(IgnoreRequest) and (
+            "robots.txt" in str(failure.value) or not str(failure.value)
+        )
+        if request is not None and not robots:
             kind = request.meta.get("wirewatch_source") or request.meta.get("wirewatch_child")
             if kind:
-                self._source_failed(
-                    request, f"{kind} unreachable: {why_failed(failure, request.url)}"
-                )
+                # It answered, but not with the source: unreadable; else unreachable.
+                how = "unreadable" if failure.check(HttpError, IgnoreRequest) else "unreachable"
+                self._source_failed(request, f"{kind} {how}: {why_failed(failure, request.url)}")
         if failure.check(HttpError):
             status = failure.value.response.status
             self._count(f"fetch/http_{status}")
+            if request is not None and request.meta.get("wirewatch_source"):
+                return  # its problem line says it, in words
             logger.warning(
                 "HTTP %(status)d for %(url)s",
                 {"status": status, "url": failure.value.response.url},
