@@ -54,7 +54,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from alerts.channels import transport
 from alerts.health import Change as HealthChange
 from alerts.outbox import notify as deliver
-from core.errors import WirewatchError
+from core.errors import DatabaseGone, WirewatchError
 from core.units import format_duration
 from extractors.dates import isoformat
 from monitor.backends import Backend, ChildProcesses, Cluster, LocalPool
@@ -63,6 +63,7 @@ from monitor.outcomes import Outcomes
 from monitor.planning import HEARTBEAT, Lags, first_runs, plans
 from storage import monitor as heartbeat
 from storage.db import open_db
+from storage.monitor import Claim
 from storage.runs import close_abandoned, last_runs
 from workers.processes import file_stamp
 
@@ -83,6 +84,8 @@ class Monitor:
         self.reload_requested = threading.Event()
         self.signatures: dict[str, tuple[Any, ...]] = {}
         self.config_stamp = file_stamp(self.config_file)
+        self.claim: Claim | None = None  # taken by run(): one monitor per database
+        self.failed = False  # stopped by a failure, not a signal: exit 1
         self.lags = Lags()
         self.outcomes = Outcomes(config, self.open, self.tell_operator)
         self.backend: Backend
@@ -115,6 +118,10 @@ class Monitor:
         return [*command, *args]
 
     def open(self) -> Any:
+        """The database; raises DatabaseGone once it is no longer the file this monitor
+        claimed (never a new empty one in its place)."""
+        if self.claim is not None:
+            self.claim.check()
         return open_db(self.config.database_path(self.db), self.config.storage.busy_timeout)
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -143,6 +150,14 @@ class Monitor:
     def crawl(self, outlet: str) -> None:
         """Run one outlet's crawl on the backend, and settle it; again while the outcome says
         so (its worker died under it, Redis lost it)."""
+        try:
+            self._crawl(outlet)
+        except DatabaseGone as exc:
+            logger.error(
+                "crawl %(outlet)s not recorded: %(error)s", {"outlet": outlet, "error": exc}
+            )
+
+    def _crawl(self, outlet: str) -> None:
         if self.stopping.is_set():
             return  # queued before the stop: no new work
         why = self.outcomes.quarantined.get(outlet)
@@ -254,11 +269,23 @@ class Monitor:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Schedule every outlet and run until SIGINT or SIGTERM; SIGHUP reloads."""
+    def run(self) -> int:
+        """Schedule every outlet and run until SIGINT or SIGTERM (exit status 0), or until the
+        database is deleted or replaced (1); SIGHUP reloads.
+
+        Raises:
+            MonitorRunning: another monitor runs on this database.
+        """
         db = self.open()
-        abandoned = close_abandoned(db)
-        db.close()
+        try:
+            since = isoformat(datetime.now(UTC))
+            self.claim = Claim(
+                self.config.database_path(self.db),
+                f"host {socket.gethostname()}, pid {os.getpid()}, since {since}",
+            )
+            abandoned = close_abandoned(db)
+        finally:
+            db.close()
         if abandoned:
             logger.warning(
                 "%(count)d crawl run(s) left open by a dead process marked killed",
@@ -284,7 +311,15 @@ class Monitor:
         )
         started = isoformat(datetime.now(UTC))
         last_beat = 0.0
+        claim = self.claim
+        assert claim is not None
         while not self.stopping.wait(1.0):
+            try:
+                claim.check()
+            except DatabaseGone as exc:
+                logger.critical("Stopping: %(error)s", {"error": exc})
+                self.failed = True
+                break
             if time.monotonic() - last_beat >= HEARTBEAT:
                 self.beat(started)
                 last_beat = time.monotonic()
@@ -294,6 +329,7 @@ class Monitor:
                 self.reload_requested.clear()
                 self.reload()
         self.shutdown()
+        return 1 if self.failed else 0
 
     def shutdown(self) -> None:
         """Stop taking work, give running crawls the grace period, deliver what is due."""
@@ -318,8 +354,10 @@ class Monitor:
                 heartbeat.stopped(db, socket.gethostname(), os.getpid())
             finally:
                 db.close()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, DatabaseGone) as exc:
             logger.warning("Heartbeat not cleared: %(error)s", {"error": exc})
+        if self.claim is not None:
+            self.claim.release()
         logger.info("Stopped")
 
     def beat(self, started: str) -> None:

@@ -17,3 +17,11 @@ class UnknownOutletError(WirewatchError):
 
 class ReplayInputError(WirewatchError):
     """A file given to replay cannot be read as a page or a WARC archive."""
+
+
+class MonitorRunning(WirewatchError):
+    """Another monitor runs on the database."""
+
+
+class DatabaseGone(WirewatchError):
+    """The database was deleted or replaced under a running monitor."""

@@ -789,7 +789,7 @@ def run(ctx: _Context) -> None:
         for handler in logging.root.handlers:
             handler.setLevel(logging.INFO)  # one line per run is what an operator wants to see
         logging.root.setLevel(logging.INFO)
-    Monitor(ctx.config, ctx.config_file, load_config, ctx.db_override).run()
+    sys.exit(Monitor(ctx.config, ctx.config_file, load_config, ctx.db_override).run())
 
 
 @cli.command("worker-serve", hidden=True)
