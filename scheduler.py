@@ -42,7 +42,7 @@ import sqlite3
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -64,7 +64,7 @@ from monitor.planning import HEARTBEAT, Lags, first_runs, plans
 from storage import monitor as heartbeat
 from storage.db import open_db
 from storage.monitor import Claim
-from storage.runs import close_abandoned, last_runs
+from storage.runs import close_abandoned, last_runs, prune_runs
 from workers.processes import file_stamp
 
 logger = logging.getLogger("wirewatch.scheduler")
@@ -147,6 +147,24 @@ class Monitor:
         if report.emails_sent or report.failed or report.retrying:
             logger.info("notify: %(summary)s", {"summary": report.summary()})
 
+    def prune(self) -> None:
+        """Keep ``crawl_runs`` to ``[storage] keep_runs``, with daily counts beyond it."""
+        before = datetime.now(UTC) - timedelta(seconds=self.config.storage.keep_runs)
+        try:
+            db = self.open()
+            try:
+                pruned = prune_runs(db, before)
+            finally:
+                db.close()
+        except (sqlite3.Error, WirewatchError) as exc:
+            logger.error("Pruning crawl_runs failed: %(error)s", {"error": exc})
+            return
+        if pruned:
+            logger.info(
+                "Pruned %(count)d crawl run(s) older than %(keep)s (daily counts kept)",
+                {"count": pruned, "keep": format_duration(self.config.storage.keep_runs)},
+            )
+
     def crawl(self, outlet: str) -> None:
         """Run one outlet's crawl on the backend, and settle it; again while the outcome says
         so (its worker died under it, Redis lost it)."""
@@ -223,6 +241,8 @@ class Monitor:
             if plan.outlet is not None:
                 func, args, executor = self.crawl, [plan.outlet], "default"
                 first = starts[plan.outlet]
+            elif plan.job_id == "prune":
+                func, args, executor, first = self.prune, [], "default", now
             else:
                 func, args, executor = self.notify, [], "notify"
                 first = now if plan.job_id == "notify" else None

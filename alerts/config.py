@@ -73,13 +73,13 @@ class WatchConfig(Section):
     @field_validator("query")
     @classmethod
     def _query(cls, value: str, info: ValidationInfo) -> str:
-        from alerts.query import QueryError, parse_query
+        from alerts.query import QueryError, parse_query, shown
 
         try:
             parse_query(value)
         except QueryError as exc:
             name = info.data.get("name", "?")
-            raise ValueError(f"watch {name!r}: bad query {value!r}: {exc}") from None
+            raise ValueError(f"watch {name!r}: bad query {shown(value)}: {exc}") from None
         return value
 
     @model_validator(mode="after")

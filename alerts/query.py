@@ -71,6 +71,11 @@ _SPACE = re.compile(r"\s+")
 MIN_PREFIX = 2
 
 
+def shown(query: str, most: int = 80) -> str:
+    """A query as an error message quotes it: clipped past ``most`` characters."""
+    return repr(query if len(query) <= most else query[: most - 1] + "…")
+
+
 class QueryError(ValueError):
     """A malformed query; the message says what and where."""
 
@@ -510,11 +515,17 @@ def _lex(query: str) -> list[_Token]:
     return found
 
 
+#: How deep parentheses and '-' may nest in a query: far beyond any real watch, well within
+#: Python's stack (matching and the full-text form walk the tree recursively too).
+MAX_NESTING = 50
+
+
 class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
         self.tokens = _lex(query)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -554,6 +565,20 @@ class _Parser:
 
     def unary(self) -> Node:
         token = self.take()
+        if token.kind in {"not", "open"}:
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise QueryError(
+                    f"nested deeper than {MAX_NESTING} groups or '-' at column {token.at}: "
+                    "write the query flatter"
+                )
+            try:
+                return self._nested(token)
+            finally:
+                self.depth -= 1
+        return self._plain(token)
+
+    def _nested(self, token: _Token) -> Node:
         if token.kind == "not":
             if self.peek() is None:
                 raise QueryError(f"'-' at column {token.at} needs a term after it")
@@ -569,6 +594,9 @@ class _Parser:
                 raise QueryError(f"parenthesis at column {token.at} is never closed")
             self.take()
             return node
+        return self._plain(token)
+
+    def _plain(self, token: _Token) -> Node:
         if token.kind == "close":
             raise QueryError(f"unmatched ')' at column {token.at}")
         if token.kind == "or":

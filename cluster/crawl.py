@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scrapy.crawler import Crawler
 
 from cluster.bus import Bus, RedisError
 from crawler.items import ArticleItem
-from extractors.dates import isoformat
 from extractors.urls import url_key
 
 logger = logging.getLogger(__name__)
@@ -98,19 +96,13 @@ class SharedState:
                 {"error": exc},
             )
 
-    def should_fetch(self, url: str, recheck: float) -> bool:
+    def first_seen(self, url: str) -> str | None:
+        key = url_key(url)  # ValueError: no article's address
         try:
-            key = url_key(url)
-        except ValueError:
-            return False
-        try:
-            first_seen = self.bus.known(key)
+            return self.bus.known(key)
         except RedisError as exc:
             self._unreadable(exc)
-            return True
-        if first_seen is None:
-            return True
-        return first_seen > isoformat(datetime.now(UTC) - timedelta(seconds=recheck))
+            return None
 
     def source_state(self, url: str) -> dict[str, Any] | None:
         try:

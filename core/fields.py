@@ -1,7 +1,7 @@
 """The typed fields that every config section shares, and their base model.
 
 Each package defines the section of ``wirewatch.toml`` it reads (``storage.config``,
-``alerts.config``, ``crawler.config``, ``scheduler.ScheduleConfig``); ``wirewatch.config``
+``alerts.config``, ``crawler.config``, ``monitor.config``); ``wirewatch.config``
 composes them, reads the file and reports errors with their line.
 """
 
@@ -26,10 +26,15 @@ def written_duration(value: Any) -> float:
     return parse_duration(value)
 
 
+#: The longest duration any setting takes: 100,000 days (about 270 years: "for ever" for an
+#: archive's max_age, still far inside what dates can count). Beyond it a value is a typo, and
+#: one that passed would overflow the scheduler's clock. Settings a crawl waits on have
+#: tighter bounds of their own (crawler.config).
+MAX_DURATION = 100_000 * 86400.0
 #: A duration: "30s", "15m", "1h30m", "3d" (see ``core.units``); "0s" allowed.
-Seconds = Annotated[float, BeforeValidator(written_duration)]
+Seconds = Annotated[float, BeforeValidator(written_duration), Field(le=MAX_DURATION)]
 #: A duration that must be longer than zero: an interval, a time limit.
-Interval = Annotated[float, BeforeValidator(written_duration), Field(gt=0)]
+Interval = Annotated[float, BeforeValidator(written_duration), Field(gt=0, le=MAX_DURATION)]
 #: A size: "10MB".
 Bytes = Annotated[int, BeforeValidator(parse_size)]
 #: A whole number, written as one (not "1", not true).

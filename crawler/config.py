@@ -53,14 +53,15 @@ class CrawlConfig(Section):
     user_agent: str = "wirewatch/0.1 (news monitoring; +https://github.com/wirewatch/wirewatch)"
     obey_robots: Flag = True
     concurrency_per_domain: Count = Field(default=2, ge=1, le=64)
-    delay: Seconds = 1.0
+    #: What a crawl waits on is bounded: a run must be able to end (and to stop on SIGTERM).
+    delay: Seconds = Field(default=1.0, le=3600.0)
     autothrottle: Flag = True
-    timeout: Interval = 30.0
-    max_size: Bytes = 10 * 1000**2
+    timeout: Interval = Field(default=30.0, le=3600.0)
+    max_size: Bytes = Field(default=10 * 1000**2, ge=1000, le=10 * 1000**3)
     recheck: Seconds = 2 * 3600.0
     min_text: Count = Field(default=200, ge=0)
     max_pages: Count = Field(default=500, ge=1)
-    page_budget: Interval = 10.0
+    page_budget: Interval = Field(default=10.0, le=600.0)
 
     @field_validator("user_agent")
     @classmethod

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from crawler.context import crawl_config, database_path
 from storage import sources
-from storage.articles import should_fetch
+from storage.articles import first_seen
 from storage.db import open_db
 
 #: The ``WIREWATCH_STATE`` of a crawl on one machine.
@@ -27,8 +27,9 @@ LOCAL = "crawler.state.LocalState"
 class CrawlState(Protocol):
     """What the outlet spider asks of earlier runs, and tells about this one."""
 
-    def should_fetch(self, url: str, recheck: float) -> bool:
-        """False if ``url`` led to an article first seen longer than ``recheck`` s ago."""
+    def first_seen(self, url: str) -> str | None:
+        """When the article ``url`` leads to was first seen (ISO 8601); None if it is new.
+        Raises ValueError for a URL that cannot be an article's address."""
         ...
 
     def source_state(self, url: str) -> dict[str, Any] | None:
@@ -55,8 +56,8 @@ class LocalState:
         config = crawl_config(crawler.settings)
         return cls(open_db(database_path(crawler.settings, config), config.storage.busy_timeout))
 
-    def should_fetch(self, url: str, recheck: float) -> bool:
-        return should_fetch(self.db, url, recheck)
+    def first_seen(self, url: str) -> str | None:
+        return first_seen(self.db, url)
 
     def source_state(self, url: str) -> dict[str, Any] | None:
         return sources.source_state(self.db, url)

@@ -28,6 +28,8 @@ HEARTBEAT = 5.0
 LATE = 60.0
 LAG_WINDOW = 500
 LAG_WARN_EVERY = 600.0
+#: Seconds between two prunings of ``crawl_runs``.
+PRUNE_EVERY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def plans(config: MonitorConfig) -> list[Plan]:
         every = config.schedule.notify
         trigger = IntervalTrigger(seconds=every, timezone=UTC)
         out.append(Plan("notify", trigger, (every,), every))
+    # The crawl_runs kept for [storage] keep_runs: pruned at start and daily.
+    out.append(Plan("prune", IntervalTrigger(seconds=PRUNE_EVERY, timezone=UTC), (), PRUNE_EVERY))
     for watch in config.watches:
         if watch.mode != "digest":
             continue

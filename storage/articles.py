@@ -341,24 +341,33 @@ def _set_bands(db: Database, article_id: int, bands: list[int], old: Sequence[in
     )
 
 
+def first_seen(db: Database, url: str) -> str | None:
+    """When the article ``url`` leads to was first seen; None if no stored article has it.
+
+    Raises:
+        ValueError: ``url`` has no key (it cannot be an article's address).
+    """
+    row = db.execute(
+        "select a.first_seen from article_urls u join articles a on a.id = u.article_id "
+        "where u.key = ? order by a.id limit 1",
+        [url_key(url)],
+    ).fetchone()
+    return str(row[0]) if row is not None else None
+
+
 def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = None) -> bool:
     """False if ``url`` led to a stored article first seen longer than ``recheck`` seconds ago.
 
     An article younger than the re-check window is fetched again, so corrections are caught.
     """
     try:
-        key = url_key(url)
+        seen = first_seen(db, url)
     except ValueError:
         return False
-    row = db.execute(
-        "select a.first_seen from article_urls u join articles a on a.id = u.article_id "
-        "where u.key = ? order by a.id limit 1",
-        [key],
-    ).fetchone()
-    if row is None:
+    if seen is None:
         return True
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=recheck)
-    return row[0] > isoformat(cutoff)
+    return seen > isoformat(cutoff)
 
 
 def known_url_keys(

@@ -293,6 +293,45 @@ def m013_folded(db: Database) -> None:
     )
 
 
+@migrations()
+def m014_run_days(db: Database) -> None:
+    # What is kept of the crawl runs pruned past [storage] keep_runs: a row a day, outlet and
+    # status, with the runs' sums (storage.runs.prune_runs).
+    db.execute(
+        "create table crawl_run_days (day text not null, outlet text not null, "
+        "status text not null, runs integer not null, pages integer not null, "
+        "new integer not null, updated integer not null, errors integer not null, "
+        "primary key (day, outlet, status))"
+    )
+    db.execute("create index if not exists crawl_runs_started on crawl_runs(started)")
+
+
+def backup(source: str | Path, target: str | Path, pages: int = 1024) -> None:
+    """A consistent copy of the database at ``source`` in ``target``, while others write to it
+    (SQLite's online backup, ``pages`` at a time so that writers are never held up for long).
+    Written beside ``target`` first and renamed into place: a copy is whole or absent."""
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    src = sqlite3.connect(str(source))
+    try:
+        dest = sqlite3.connect(str(partial))
+        try:
+            src.backup(dest, pages=pages)
+            (check,) = dest.execute("pragma integrity_check").fetchone()
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its integrity check: {check}")
+        finally:
+            dest.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+    os.replace(partial, target)
+
+
 def open_db(path: str | Path, busy_timeout: float = 30.0) -> Database:
     """Open (creating if needed) and migrate the database at ``path``.
 

@@ -30,6 +30,8 @@ TIMEOUT = "timeout"
 PROBLEMS = "wirewatch/problems"
 SOURCES = "wirewatch/sources/total"
 SOURCES_FAILED = "wirewatch/sources/failed"
+#: New items listed past ``[crawl] max_pages``: they wait for the next run.
+OVER_LIMIT = "wirewatch/discover/over_limit"
 #: Counters of a run's stats that are errors, beside every ``wirewatch/fetch/...``.
 ERROR_STATS = ("wirewatch/discover/failed", "wirewatch/store/failed", "spider_exceptions/count")
 
@@ -278,6 +280,44 @@ def close_unheard(db: Database, before: datetime, why: str) -> list[dict[str, An
                 row["id"], {"status": FAILED, "finished": stamp, "reason": row["reason"]}
             )
     return rows
+
+
+#: Runs of each outlet kept whatever their age: what health reads back (alerts.health.HISTORY).
+KEEP_LATEST = 50
+
+
+def prune_runs(db: Database, before: datetime) -> int:
+    """Fold the closed runs started before ``before`` into ``crawl_run_days`` (one row a day,
+    outlet and status, with the sums) and delete them; the newest KEEP_LATEST runs of each
+    outlet are kept whatever their age. Returns how many were pruned."""
+    cutoff = isoformat(before)
+    doomed = (
+        "select id from crawl_runs where started < :cutoff and status != :running and id not in "
+        "(select id from (select id, row_number() over "
+        "(partition by outlet order by started desc, id desc) as rank from crawl_runs) "
+        "where rank <= :keep)"
+    )
+    params = {"cutoff": cutoff, "running": RUNNING, "keep": KEEP_LATEST}
+    with write_transaction(db):
+        db.execute("create temp table if not exists doomed_runs (id integer primary key)")
+        db.execute("delete from doomed_runs")
+        db.execute(f"insert into doomed_runs {doomed}", params)
+        db.execute(
+            "insert into crawl_run_days (day, outlet, status, runs, pages, new, updated, errors) "
+            "select substr(started, 1, 10), outlet, status, count(*), "
+            "coalesce(sum(pages_fetched), 0), coalesce(sum(articles_new), 0), "
+            "coalesce(sum(articles_updated), 0), coalesce(sum(errors), 0) "
+            "from crawl_runs where id in (select id from doomed_runs) "
+            "group by substr(started, 1, 10), outlet, status "
+            "on conflict (day, outlet, status) do update set runs = runs + excluded.runs, "
+            "pages = pages + excluded.pages, new = new + excluded.new, "
+            "updated = updated + excluded.updated, errors = errors + excluded.errors"
+        )
+        count = db.execute(
+            "delete from crawl_runs where id in (select id from doomed_runs)"
+        ).rowcount
+        db.execute("delete from doomed_runs")
+    return int(count)
 
 
 def error_count(stats: Mapping[str, Any]) -> int:

@@ -127,8 +127,8 @@ WATCH = '[[watches]]\nname = "w"\nemail = "x@example.org"\n'
             4,
             'outlets.0.every: 30 has no unit: write "30s" for seconds or "30m" for minutes',
         ),
-        (BASE + 'every = "0s"\n', 4, "outlets.0.every: Input should be greater than 0"),
-        ('[schedule]\nnotify = "0s"\n', 2, "schedule.notify: Input should be greater than 0"),
+        (BASE + 'every = "0s"\n', 4, "outlets.0.every: more than 0s (given '0s')"),
+        ('[schedule]\nnotify = "0s"\n', 2, "schedule.notify: more than 0s (given '0s')"),
         (BASE + 'evry = "15m"\n', 4, "outlets.0.evry: unknown key (did you mean 'every'?)"),
         ('[[outlet]]\nname = "a"\n', 1, "outlet: unknown key (did you mean 'outlets'?)"),
         (
@@ -173,3 +173,45 @@ def test_a_key_written_by_its_alias_is_never_suggested_by_its_field_name():
     with pytest.raises(ConfigError) as caught:
         parse_config('[email]\nfrm = "x@example.org"\n', Path("w.toml"))
     assert str(caught.value) == "w.toml:2: email.frm: unknown key (did you mean 'from'?)"
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ('[crawl]\ndelay = "99999999999d"', 'crawl.delay: at most 1h (given "99999999999d")'),
+        ('[crawl]\ntimeout = "2h"', 'crawl.timeout: at most 1h (given "2h")'),
+        ('[crawl]\nmax_size = "10"', 'crawl.max_size: at least 1,000 bytes (given "10")'),
+        (
+            '[schedule]\nevery = "99999999999999999999999d"',
+            'schedule.every: at most 100000d (given "99999999999999999999999d")',
+        ),
+        ('[storage]\nkeep_runs = "1h"', 'storage.keep_runs: at least 1d (given "1h")'),
+    ],
+)
+def test_values_out_of_sane_bounds_are_refused_with_the_range(tmp_path, section, expected):
+    from tests.support.site import wirewatch
+
+    config = tmp_path / "wirewatch.toml"
+    config.write_text(section + "\n")
+    result = wirewatch("--config", str(config), "check")
+    assert result.returncode == 2
+    assert expected.replace('"', "'") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_query_nested_past_the_documented_depth_is_refused_with_a_message(tmp_path):
+    from alerts.query import MAX_NESTING
+    from tests.support.site import wirewatch
+
+    deep = "(" * 5000 + "x" + ")" * 5000
+    config = tmp_path / "wirewatch.toml"
+    config.write_text(f'[[watches]]\nname = "deep"\nquery = "{deep}"\nemail = "a@example.org"\n')
+    result = wirewatch("--config", str(config), "check")
+    assert result.returncode == 2
+    assert f"nested deeper than {MAX_NESTING} groups" in result.stderr
+    assert len(result.stderr) < 600  # the query is clipped, not echoed whole
+    assert "Traceback" not in result.stderr
+    # As deep as the limit is fine.
+    fine = "(" * MAX_NESTING + "x" + ")" * MAX_NESTING
+    config.write_text(f'[[watches]]\nname = "deep"\nquery = "{fine}"\nemail = "a@example.org"\n')
+    assert wirewatch("--config", str(config), "check").returncode == 0

@@ -63,6 +63,7 @@ def test_schema_is_migrated_once(db_path):
         "m011_channel_health",
         "m012_run_worker",
         "m013_folded",
+        "m014_run_days",
     ]
 
 

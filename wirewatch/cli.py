@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -411,13 +412,13 @@ def search(ctx: _Context, query: str, outlets: tuple[str, ...], limit: int, as_j
     and the browser's /-/wirewatch/article/ID page take.
     """
     from alerts.backfill import find_articles
-    from alerts.query import QueryError, parse_query
+    from alerts.query import QueryError, parse_query, shown
     from wirewatch.progress import Progress
 
     try:
         node = parse_query(query)
     except QueryError as exc:
-        raise WirewatchError(f"bad query {query!r}: {exc}") from None
+        raise WirewatchError(f"bad query {shown(query)}: {exc}") from None
     with Progress(None, "search", "articles", enabled=not as_json) as progress:
         rows = find_articles(ctx.open_db(), node, frozenset(outlets), limit, progress)
     _print_found(rows, as_json)
@@ -570,7 +571,7 @@ def watch_test(ctx: _Context, query: str, source: str, outlet: str) -> None:
 
     Exits 0 on a match, 1 on none, 2 on a bad query or an unusable page.
     """
-    from alerts.query import QueryError, display_text, parse_query
+    from alerts.query import QueryError, display_text, parse_query, shown
     from alerts.watches import Watch, WatchSet, document, snippet_text, snippets
     from extractors.article import extract_article
     from wirewatch.fetch import read_source
@@ -578,7 +579,7 @@ def watch_test(ctx: _Context, query: str, source: str, outlet: str) -> None:
     try:
         node = parse_query(query)
     except QueryError as exc:
-        raise WirewatchError(f"bad query {query!r}: {exc}") from None
+        raise WirewatchError(f"bad query {shown(query)}: {exc}") from None
     body, url, headers = read_source(source, _user_agent(ctx))
     result = extract_article(body, url, headers, min_text=0)
     if result.article is None:
@@ -658,6 +659,38 @@ def backfill(ctx: _Context, watch_name: str, limit: int, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
+@pass_context
+def backup(ctx: _Context, target: Path, force: bool) -> None:
+    """Copy the archive to TARGET, consistent even while `wirewatch run` writes to it.
+
+    SQLite's online backup, a few pages at a time: the monitor and the crawls go on. Restore by
+    stopping the monitor and putting the copy in the database's place (docs/operations.md).
+    """
+    import sqlite3
+
+    from storage.db import backup as copy
+
+    source = ctx.db_path
+    if not source.exists():
+        raise WirewatchError(f"no database at {source}: nothing to back up")
+    if target.resolve() == source.resolve():
+        raise WirewatchError(f"{target} is the database itself: give another file")
+    if target.exists() and not force:
+        raise WirewatchError(f"{target} exists already (--force replaces it)")
+    started = time.monotonic()
+    try:
+        copy(source, target)
+    except (OSError, sqlite3.Error) as exc:
+        raise WirewatchError(f"backup to {target} failed: {exc}; {source} is unchanged") from None
+    size = target.stat().st_size
+    click.echo(
+        f"{source} copied to {target} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.1f}s"
+    )
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @pass_context
 def status(ctx: _Context, as_json: bool) -> None:
@@ -709,6 +742,11 @@ def status(ctx: _Context, as_json: bool) -> None:
             click.echo(f"  {row['health_reason']} (since {_when(row['health_since'])})")
         elif row["problems"]:
             click.echo(f"  last run: {'; '.join(row['problems'])}")
+        if row["backlog"]:
+            click.echo(
+                f"  backlog: {row['backlog']} new item(s) listed past [crawl] max_pages; the "
+                "next runs fetch them"
+            )
         if row["doubtful_24h"]:
             click.echo(
                 f"  {row['doubtful_24h']} of the new articles kept though their text may be "

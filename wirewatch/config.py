@@ -26,6 +26,7 @@ from alerts.config import SMTP_URL, EmailConfig, HealthConfig, WatchConfig
 from cluster.config import ClusterConfig
 from core.errors import ConfigError
 from core.fields import Section
+from core.units import format_duration, parse_duration
 from crawler.config import CrawlConfig, OutletConfig
 from monitor.config import ScheduleConfig
 from storage.config import StorageConfig
@@ -152,6 +153,33 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(text, file)
 
 
+_BOUNDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+
+
+def _raw(data: Any, loc: tuple[Any, ...]) -> Any:
+    """The value at ``loc`` as the file wrote it, or None."""
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _in_words(raw: str, bound: float) -> str:
+    """``bound`` in the unit ``raw`` was written in: a duration, else a size."""
+    try:
+        parse_duration(raw)
+    except ValueError:
+        return f"{bound:,.0f} bytes"
+    return format_duration(bound)
+
+
 def parse_config(text: str, file: Path | None = None) -> Config:
     """Validate TOML text as a config; see :func:`load_config`."""
     name = str(file) if file else "<config>"
@@ -170,6 +198,12 @@ def parse_config(text: str, file: Path | None = None) -> Config:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key" + _did_you_mean(loc)
+        elif error["type"] in _BOUNDS and isinstance(_raw(data, loc), str):
+            # A duration or a size written with its unit: its bound in the same words.
+            bound = next(iter(error.get("ctx", {}).values()), None)
+            if isinstance(bound, int | float):
+                raw = _raw(data, loc)
+                message = f"{_BOUNDS[error['type']]} {_in_words(raw, bound)} (given {raw!r})"
         more = len(exc.errors()) - 1
         suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
         raise ConfigError(f"{where}: {key}: {message}{suffix}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from storage.articles import new_articles
 from storage.channels import failing_channels
 from storage.health import health_state
 from storage.outbox import counts
-from storage.runs import last_run, run_problems
+from storage.runs import OVER_LIMIT, last_run, run_problems
 from wirewatch.config import Config
 
 #: Seconds without a heartbeat (workers beat every second) after which a worker is "silent".
@@ -53,7 +54,12 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
         _, _, schedule = outlet_trigger(config, outlet)
         last = last_run(db, outlet.name)
         problems = run_problems(last) if last else []
+        backlog = 0
         if last:
+            try:
+                backlog = int(json.loads(last["stats"] or "{}").get(OVER_LIMIT, 0))
+            except (ValueError, TypeError, AttributeError):
+                backlog = 0
             del last["stats"]
         due = next_due(config, outlet, datetime.fromisoformat(last["started"]) if last else None)
         health = health_state(db, outlet.name)
@@ -72,6 +78,8 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
                 "new_24h": new_24h,
                 "doubtful_24h": doubtful_24h,
                 "problems": problems,
+                # New items its last run listed past [crawl] max_pages: the next runs fetch them.
+                "backlog": backlog,
             }
         )
     outbox = counts(db)

@@ -34,8 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.settings import BaseSettings
@@ -91,6 +92,8 @@ class OutletSpider(scrapy.Spider):
         spider.page_budget = crawler.settings.getfloat("WIREWATCH_PAGE_BUDGET")
         spider.verify_every = crawler.settings.getint("WIREWATCH_VERIFY_EVERY")
         spider.requested = 0
+        spider.rechecks = []
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         spider.domains = list(spider.outlet.domains)
         spider.explicit_domains = bool(spider.outlet.allow_domains)
         # Outlets configured on a private address (a test server, an intranet) may link there.
@@ -112,6 +115,7 @@ class OutletSpider(scrapy.Spider):
     page_budget: float
     verify_every: int
     requested: int
+    rechecks: list[scrapy.Request]
     domains: list[str]
     explicit_domains: bool
     local: bool
@@ -329,15 +333,9 @@ class OutletSpider(scrapy.Spider):
         entries = [e for e in entries if self._safe(e.url)]
         # The newest first, so that a cut at max_pages keeps what is news.
         entries = sorted(entries, key=lambda e: e.published or _UNDATED, reverse=True)
-        for index, entry in enumerate(entries):
-            if self.requested >= self.max_pages:
-                self._count("discover/over_limit", len(entries) - index)
-                logger.warning(
-                    "%(source)s: %(count)d more links past [crawl] max_pages (%(max)d) wait "
-                    "for the next run",
-                    {"source": source, "count": len(entries) - index, "max": self.max_pages},
-                )
-                return
+        cutoff = isoformat(datetime.now(UTC) - timedelta(seconds=self.recheck))
+        fresh: list[scrapy.Request] = []
+        for entry in entries:
             url = entry.url.strip()
             if not re.match(r"https?://", url, re.I):
                 self._count("discover/not_http")
@@ -350,18 +348,57 @@ class OutletSpider(scrapy.Spider):
             if entry.published and entry.published < self.oldest:
                 self._count("discover/too_old")
                 continue
-            if not self.state.should_fetch(url, self.recheck):
+            try:
+                seen = self.state.first_seen(url)
+            except ValueError:
+                seen = ""  # no article's address: as good as known
+            if seen is not None and seen <= cutoff:
                 self._count("discover/known")
                 continue
-            self.requested += 1
-            self._count("discover/requested")
-            yield scrapy.Request(
+            request = scrapy.Request(
                 url,
                 self.parse_page,
                 errback=self.fetch_failed,
                 cb_kwargs={"depth": depth, "listed": listed, "listed_date": entry.published},
                 headers={"Referer": source},
             )
+            if seen is None:
+                fresh.append(request)
+            else:
+                # Stored within the re-check window: fetched again for corrections, but only
+                # once every new item of every source has had its turn (see _idle).
+                self.rechecks.append(request)
+        for index, request in enumerate(fresh):
+            if self.requested >= self.max_pages:
+                self._count("discover/over_limit", len(fresh) - index)
+                logger.warning(
+                    "%(source)s: %(count)d more new links past [crawl] max_pages (%(max)d) wait "
+                    "for the next run",
+                    {"source": source, "count": len(fresh) - index, "max": self.max_pages},
+                )
+                return
+            self.requested += 1
+            self._count("discover/requested")
+            yield request
+
+    def _idle(self) -> None:
+        """Every new item has been fetched: re-check the known ones within the re-check window,
+        as far as max_pages leaves room."""
+        if not self.rechecks:
+            return
+        room = max(0, self.max_pages - self.requested)
+        rechecks, skipped = self.rechecks[:room], len(self.rechecks) - room
+        self.rechecks = []
+        if skipped > 0:
+            self._count("discover/recheck_skipped", skipped)
+        if not rechecks:
+            return
+        assert self.crawler.engine is not None
+        for request in rechecks:
+            self.requested += 1
+            self._count("discover/rechecked")
+            self.crawler.engine.crawl(request)
+        raise DontCloseSpider
 
     def _safe(self, url: str) -> bool:
         """False for a link to a loopback or private address from an outlet that is public."""

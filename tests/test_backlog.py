@@ -1,0 +1,122 @@
+"""New items first (#31): a run fetches the items it has never stored before it re-checks the
+known ones, and ``max_pages`` caps the work, not the discovery: what was over the cap is
+fetched by the next runs until the backlog is gone, and ``status`` shows it meanwhile. A real
+server on 127.0.0.1, a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+from typing import ClassVar
+
+import pytest
+
+from tests.support.site import wirewatch
+
+ITEMS = 30
+PROSE = (
+    "The ministers met in the capital on Tuesday to discuss the supply of air-defence systems, "
+    "and officials on both sides said the talks would continue next month. "
+)
+
+
+class Outlet(BaseHTTPRequestHandler):
+    """A feed of ITEMS fresh articles, the newest first, and the articles."""
+
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        if self.path == "/feed.xml":
+            now = datetime.now(UTC)
+            items = "".join(
+                f"<item><title>Story {n}</title><link>{self.base()}/story/{n}</link>"
+                f"<pubDate>{format_datetime(now - timedelta(minutes=n))}</pubDate></item>"
+                for n in range(ITEMS)
+            )
+            body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+            self._answer(body.encode(), "application/rss+xml")
+        elif self.path.startswith("/story/"):
+            n = self.path.rsplit("/", 1)[1]
+            paragraphs = "".join(f"<p>Story {n}, paragraph {k}. {PROSE}</p>" for k in range(6))
+            body = (
+                f"<html><head><title>Story {n}</title></head><body><article>"
+                f"<h1>Story {n} of the talks</h1>{paragraphs}</article></body></html>"
+            )
+            self._answer(body.encode(), "text/html; charset=utf-8")
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _answer(self, body: bytes, kind: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def outlet() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Outlet)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def capped(tmp_path: Path, outlet: str) -> tuple[Path, Path]:
+    """A config of the outlet at ``max_pages = 5``: the database's path and the config's."""
+    db = tmp_path / "w.db"
+    config = tmp_path / "wirewatch.toml"
+    config.write_text(
+        f'[storage]\ndatabase = "{db}"\n[crawl]\ndelay = "0s"\nmax_pages = 5\n'
+        f'[[outlets]]\nname = "wire"\nfeeds = ["{outlet}/feed.xml"]\n'
+    )
+    return db, config
+
+
+def test_new_items_come_before_rechecks_and_the_backlog_drains_run_by_run(tmp_path, outlet):
+    db, config = capped(tmp_path, outlet)
+    stored: list[int] = []
+    backlogs: list[int] = []
+    for _ in range(ITEMS // 5):
+        Outlet.hits.clear()
+        result = wirewatch("--config", str(config), "crawl")
+        assert result.returncode == 0, result.stderr
+        # Every story fetched is one never stored before: no known one is fetched again
+        # while new ones wait (the re-checks get only what max_pages leaves).
+        fetched = [hit for hit in Outlet.hits if hit.startswith("/story/")]
+        assert len(fetched) == 5, fetched
+        with sqlite3.connect(db) as conn:
+            stored.append(conn.execute("select count(*) from articles").fetchone()[0])
+        status = json.loads(wirewatch("--config", str(config), "status", "--json").stdout)
+        backlogs.append(status["outlets"][0]["backlog"])
+    assert stored == [5, 10, 15, 20, 25, 30]
+    assert backlogs == [25, 20, 15, 10, 5, 0]
+    # Nothing new left: the run re-checks the known items of the re-check window, to max_pages.
+    Outlet.hits.clear()
+    assert wirewatch("--config", str(config), "crawl").returncode == 0
+    assert len([hit for hit in Outlet.hits if hit.startswith("/story/")]) == 5
+
+
+def test_status_says_the_backlog_in_words(tmp_path, outlet):
+    _, config = capped(tmp_path, outlet)
+    assert wirewatch("--config", str(config), "crawl").returncode == 0
+    text = wirewatch("--config", str(config), "status").stdout
+    assert "backlog: 25 new item(s) listed past [crawl] max_pages" in text
