@@ -62,7 +62,7 @@ from monitor.config import Loader, MonitorConfig
 from monitor.outcomes import Outcomes
 from monitor.planning import HEARTBEAT, Lags, first_runs, plans
 from storage import monitor as heartbeat
-from storage.db import open_db
+from storage.db import open_db, trouble
 from storage.monitor import Claim
 from storage.runs import close_abandoned, last_runs, prune_runs
 from workers.processes import file_stamp
@@ -173,6 +173,11 @@ class Monitor:
         except DatabaseGone as exc:
             logger.error(
                 "crawl %(outlet)s not recorded: %(error)s", {"outlet": outlet, "error": exc}
+            )
+        except sqlite3.Error as exc:
+            logger.error(
+                "crawl %(outlet)s not recorded: %(error)s",
+                {"outlet": outlet, "error": trouble(exc) or exc},
             )
 
     def _crawl(self, outlet: str) -> None:

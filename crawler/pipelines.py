@@ -4,6 +4,11 @@ Stats: ``wirewatch/store/new`` (a new story), ``.../near_duplicate`` (a new arti
 story), ``.../updated``, ``.../duplicate``, ``.../failed``, and
 ``wirewatch/alerts/new``. A failed write drops the item with an error log; its URL is not
 recorded, so the next run fetches it again. Alerts are written in the article's transaction.
+
+When the database as a whole cannot be written (a full disk, a read-only file, a lock held past
+``busy_timeout``: ``storage.db.trouble``), the run stops there as ``storage_failed``, with the
+reason in words among its problems: nothing else it fetched could be stored either, and every
+article not stored is fetched again by the next run.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from sqlite_utils import Database
 
 from crawler.context import crawl_config, database_path
 from crawler.items import ArticleItem
+from crawler.problems import add_problem
 from ingest import Ingest
-from storage.db import open_db
+from storage.db import open_db, trouble
+
+#: The finish reason of a run stopped because its articles could not be stored.
+STORAGE_FAILED = "storage_failed"
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +37,7 @@ class StorePipeline:
         self.crawler = crawler
         self.db = db
         self.ingest = ingest
+        self.stopped = False  # the run was stopped for a storage failure
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -43,6 +53,16 @@ class StorePipeline:
             stored = self.ingest.store(item.article, item.outlet)
         except sqlite3.Error as exc:
             stats.inc_value("wirewatch/store/failed")
+            why = trouble(exc)
+            if why is not None and not self.stopped:
+                self.stopped = True
+                add_problem(
+                    stats,
+                    f"storage failed: {why}; the run stopped, and what it did not store is "
+                    "fetched again next run",
+                )
+                assert self.crawler.engine is not None and self.crawler.spider is not None
+                self.crawler.engine.close_spider(self.crawler.spider, STORAGE_FAILED)
             logger.error(
                 "Could not store %(url)s: %(error)s", {"url": item.article.url, "error": exc}
             )

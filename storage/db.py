@@ -306,6 +306,25 @@ def m014_run_days(db: Database) -> None:
     db.execute("create index if not exists crawl_runs_started on crawl_runs(started)")
 
 
+def trouble(exc: sqlite3.Error) -> str | None:
+    """What is wrong with the database as a whole, in words, when ``exc`` says so (a full
+    disk, a read-only file, a lock held too long, an I/O error); None for an error of one
+    write (a constraint, a bad value), after which the next write may well succeed."""
+    text = str(exc).lower()
+    if "disk is full" in text:
+        return "the disk is full (SQLite: database or disk is full): free some space"
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only: check the permissions of the file and its folder"
+    if "locked" in text or "busy" in text:
+        return (
+            "the database stayed locked by another process past [storage] busy_timeout: "
+            "find what holds it (a backup tool, a second monitor, a long query)"
+        )
+    if "disk i/o error" in text or "unable to open" in text or "malformed" in text:
+        return f"the database cannot be written ({exc}): check the disk and the file"
+    return None
+
+
 def backup(source: str | Path, target: str | Path, pages: int = 1024) -> None:
     """A consistent copy of the database at ``source`` in ``target``, while others write to it
     (SQLite's online backup, ``pages`` at a time so that writers are never held up for long).

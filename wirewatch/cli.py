@@ -44,6 +44,25 @@ class _Context:
         return db
 
 
+def _unwritable(ctx: _Context) -> str | None:
+    """Why the database cannot take a write now (a full disk, a read-only file, a lock held
+    past busy_timeout), in words; None if it can."""
+    import sqlite3
+
+    from storage.db import trouble, write_transaction
+
+    try:
+        db = ctx.open_db()
+        try:
+            with write_transaction(db):
+                db.execute("create temp table if not exists _wirewatch_probe (x)")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return trouble(exc) or f"the database cannot be written ({exc})"
+    return None
+
+
 def _fold_archive(db: Any) -> None:
     """Once, for an archive of an earlier version: the matching form of its articles in other
     scripts, which the full-text index of search and backfill reads (#29)."""
@@ -256,6 +275,10 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
     if not names:
         raise click.ClickException(f"{ctx.config_file} configures no outlets")
     level = "DEBUG" if ctx.verbose > 1 else "INFO" if ctx.verbose else "WARNING"
+    unwritable = _unwritable(ctx)
+    if unwritable:
+        click.echo(f"error: storage failed: {unwritable}; no outlet was crawled", err=True)
+        sys.exit(1)
     summaries = run_crawls(names, config, ctx.config_file, ctx.db_path, level)
     rows: list[dict[str, Any]] = [
         {
