@@ -383,3 +383,39 @@ def test_a_text_that_opens_like_a_subscription_prompt_is_doubtful():
     promo = "Subscribe now for unlimited access to our journalism. " + "Offer details. " * 60
     assert doubtful(promo)
     assert not doubtful(normal(STORY.replace("<p>", "").replace("</p>", " ")) * 3)
+
+
+_CYRILLIC = (
+    "<html><head><title>С-400</title>{head}</head><body><article><h1>Поставки С-400</h1>"
+    + "<p>Россия и Иран обсудили поставки зенитных ракетных систем С-400 и сотрудничество в "
+    "области обороны. Переговоры продолжатся в следующем месяце.</p>"
+    * 6
+    + "</article></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        # UTF-8 bytes declared iso-8859-1, in the header and the page: read as UTF-8.
+        (
+            _CYRILLIC.format(head='<meta charset="iso-8859-1">').encode(),
+            {"Content-Type": "text/html; charset=iso-8859-1"},
+        ),
+        # One NUL in the first 2 KB of a UTF-8 page: tolerated.
+        (
+            _CYRILLIC.format(head="").replace("<body>", "<body>\x00", 1).encode(),
+            {"Content-Type": "text/html; charset=utf-8"},
+        ),
+        # UTF-8 with a windows-1251 tail, no charset declared: the UTF-8 wins.
+        (
+            _CYRILLIC.format(head="").encode() + "Конец".encode("cp1251"),
+            {"Content-Type": "text/html"},
+        ),
+    ],
+    ids=["utf8-declared-latin1", "one-nul", "cp1251-tail"],
+)
+def test_a_plainly_wrong_charset_or_a_stray_byte_never_hides_a_cyrillic_term(body, headers):
+    result = extract_article(body, "https://news.example.org/news/1", headers, listed=True)
+    assert result.article is not None, result.reason
+    assert "зенитных ракетных систем С-400" in result.article.text

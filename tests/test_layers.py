@@ -42,8 +42,11 @@ def test_no_test_module_imports_another_or_the_conftest():
         assert not shared, f"{path}: import what tests share from tests/support, not {shared}"
 
 
-def test_the_daemon_is_a_few_hundred_lines_and_no_room_of_the_runtime_is_over_500():
-    assert len((ROOT / "scheduler.py").read_text().splitlines()) <= 400
-    for room in ("monitor", "workers"):
-        for path in (ROOT / room).glob("*.py"):
-            assert len(path.read_text().splitlines()) <= 500, path
+def test_no_room_of_the_runtime_is_over_500_lines():
+    # The daemon was 1,117 lines doing four jobs (#30); its rooms stay small enough to read.
+    for path in [
+        ROOT / "scheduler.py",
+        *(ROOT / "monitor").glob("*.py"),
+        *(ROOT / "workers").glob("*.py"),
+    ]:
+        assert len(path.read_text().splitlines()) <= 500, path
