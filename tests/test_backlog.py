@@ -34,14 +34,19 @@ class Outlet(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
         if self.path == "/feed.xml":
-            now = datetime.now(UTC)
+            # Unchanged between runs, and it says so: a conditional poll is answered 304.
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.end_headers()
+                return
+            now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             items = "".join(
                 f"<item><title>Story {n}</title><link>{self.base()}/story/{n}</link>"
                 f"<pubDate>{format_datetime(now - timedelta(minutes=n))}</pubDate></item>"
                 for n in range(ITEMS)
             )
             body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
-            self._answer(body.encode(), "application/rss+xml")
+            self._answer(body.encode(), "application/rss+xml", {"ETag": '"v1"'})
         elif self.path.startswith("/story/"):
             n = self.path.rsplit("/", 1)[1]
             paragraphs = "".join(f"<p>Story {n}, paragraph {k}. {PROSE}</p>" for k in range(6))
@@ -58,9 +63,11 @@ class Outlet(BaseHTTPRequestHandler):
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def _answer(self, body: bytes, kind: str) -> None:
+    def _answer(self, body: bytes, kind: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", kind)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -109,10 +116,11 @@ def test_new_items_come_before_rechecks_and_the_backlog_drains_run_by_run(tmp_pa
         backlogs.append(status["outlets"][0]["backlog"])
     assert stored == [5, 10, 15, 20, 25, 30]
     assert backlogs == [25, 20, 15, 10, 5, 0]
-    # Nothing new left: the run re-checks the known items of the re-check window, to max_pages.
+    # The backlog gone, the feed is polled conditionally again: a 304, nothing fetched.
     Outlet.hits.clear()
     assert wirewatch("--config", str(config), "crawl").returncode == 0
-    assert len([hit for hit in Outlet.hits if hit.startswith("/story/")]) == 5
+    assert Outlet.hits.count("/feed.xml") == 1
+    assert not [hit for hit in Outlet.hits if hit.startswith("/story/")]
 
 
 def test_status_says_the_backlog_in_words(tmp_path, outlet):

@@ -93,6 +93,7 @@ class OutletSpider(scrapy.Spider):
         spider.verify_every = crawler.settings.getint("WIREWATCH_VERIFY_EVERY")
         spider.requested = 0
         spider.rechecks = []
+        spider.polled = {}
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         spider.domains = list(spider.outlet.domains)
         spider.explicit_domains = bool(spider.outlet.allow_domains)
@@ -116,6 +117,8 @@ class OutletSpider(scrapy.Spider):
     verify_every: int
     requested: int
     rechecks: list[scrapy.Request]
+    #: Each feed and sitemap read in full this run: the digest and trust recorded for it.
+    polled: dict[str, tuple[str, bool]]
     domains: list[str]
     explicit_domains: bool
     local: bool
@@ -185,6 +188,7 @@ class OutletSpider(scrapy.Spider):
         self.state.record_fetch(
             url, etag=etag, last_modified=modified, digest=digest, trusted=trusted
         )
+        self.polled[url] = self.polled[response.url] = (digest, trusted)
         return False
 
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
@@ -371,6 +375,13 @@ class OutletSpider(scrapy.Spider):
         for index, request in enumerate(fresh):
             if self.requested >= self.max_pages:
                 self._count("discover/over_limit", len(fresh) - index)
+                if source in self.polled:
+                    # Its next poll must read it in full, though it may not have changed: a
+                    # 304 would leave its backlog unread.
+                    digest, trusted = self.polled[source]
+                    self.state.record_fetch(
+                        source, etag="", last_modified="", digest=digest, trusted=trusted
+                    )
                 logger.warning(
                     "%(source)s: %(count)d more new links past [crawl] max_pages (%(max)d) wait "
                     "for the next run",
