@@ -42,14 +42,20 @@ def problems_of(stats: Mapping[str, Any]) -> list[str]:
     return [str(p) for p in found] if isinstance(found, list) else [str(found)]
 
 
+def run_stats(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``crawl_runs`` row's stats ({} where it kept none, or none readable)."""
+    try:
+        stats = json.loads(run.get("stats") or "{}")
+    except ValueError:
+        return {}
+    return stats if isinstance(stats, dict) else {}
+
+
 def run_problems(run: Mapping[str, Any]) -> list[str]:
     """What kept a ``crawl_runs`` row's run from reading its outlet, in words (its stats'
     ``wirewatch/problems``); runs recorded before those words were kept say only that a feed
     failed."""
-    try:
-        stats = json.loads(run.get("stats") or "{}")
-    except ValueError:
-        return []
+    stats = run_stats(run)
     found = problems_of(stats)
     if not found and stats.get("wirewatch/discover/failed", 0) > 0:
         found = ["a feed or sitemap could not be read"]

@@ -8,59 +8,41 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
 import pytest
 
 from tests.support.daemons import Daemon, wait_for
+from tests.support.servers import Answering, serving
 from tests.support.site import wirewatch
 
 BOMB = gzip.compress(b"<rss>" + b" " * 8_000_000 + b"</rss>")
 
 
-class Source(BaseHTTPRequestHandler):
+class Source(Answering):
     def do_GET(self) -> None:
         path = self.path
         if path == "/robots.txt":
-            self._answer(404, b"")
+            self.answer(404, b"")
         elif path.startswith("/status/"):
-            self._answer(int(path.rsplit("/", 1)[1]), b"<html><body>no</body></html>")
+            self.answer(int(path.rsplit("/", 1)[1]), b"<html><body>no</body></html>")
         elif path.startswith("/loop"):
             self.send_response(302)
             self.send_header("Location", "/loop-again" if path == "/loop" else "/loop")
             self.end_headers()
         elif path == "/bomb.xml":
-            self._answer(200, BOMB, {"Content-Encoding": "gzip", "Content-Type": "text/xml"})
+            self.answer(200, BOMB, {"Content-Encoding": "gzip", "Content-Type": "text/xml"})
         elif path == "/feed.json":
             body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": {"a": 1}})
-            self._answer(200, body.encode(), {"Content-Type": "application/feed+json"})
+            self.answer(200, body.encode(), {"Content-Type": "application/feed+json"})
         else:
-            self._answer(404, b"")
-
-    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in {"Content-Type": "text/html", **(headers or {})}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(404, b"")
 
 
 @pytest.fixture(scope="module")
 def source() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Source)
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Source) as base:
+        yield base
 
 
 CASES = {

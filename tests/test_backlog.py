@@ -10,13 +10,12 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 from typing import ClassVar
 
 import pytest
 
+from tests.support.servers import Answering, serving
 from tests.support.site import wirewatch
 
 ITEMS = 30
@@ -26,7 +25,7 @@ PROSE = (
 )
 
 
-class Outlet(BaseHTTPRequestHandler):
+class Outlet(Answering):
     """A feed of ITEMS fresh articles, the newest first, and the articles."""
 
     hits: ClassVar[list[str]] = []
@@ -46,7 +45,7 @@ class Outlet(BaseHTTPRequestHandler):
                 for n in range(ITEMS)
             )
             body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
-            self._answer(body.encode(), "application/rss+xml", {"ETag": '"v1"'})
+            self.answer(200, body.encode(), {"Content-Type": "application/rss+xml", "ETag": '"v1"'})
         elif self.path.startswith("/story/"):
             n = self.path.rsplit("/", 1)[1]
             paragraphs = "".join(f"<p>Story {n}, paragraph {k}. {PROSE}</p>" for k in range(6))
@@ -54,37 +53,18 @@ class Outlet(BaseHTTPRequestHandler):
                 f"<html><head><title>Story {n}</title></head><body><article>"
                 f"<h1>Story {n} of the talks</h1>{paragraphs}</article></body></html>"
             )
-            self._answer(body.encode(), "text/html; charset=utf-8")
+            self.answer(200, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
         else:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.answer(404)
 
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def _answer(self, body: bytes, kind: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def outlet() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Outlet)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Outlet) as base:
+        yield base
 
 
 def capped(tmp_path: Path, outlet: str) -> tuple[Path, Path]:

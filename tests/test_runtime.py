@@ -73,29 +73,31 @@ def test_a_crashed_child_keeps_its_exit_code_and_last_line() -> None:
 # -- the settle path, on a real database -------------------------------------------------------
 
 
+class Recorded(Outcomes):
+    """The settle path on a real SQLite file, keeping what it told the operator."""
+
+    def __init__(self, config, database: Path) -> None:
+        self.database = database
+        self.told: list = []
+        super().__init__(config, lambda: open_db(database), self.told.append)
+
+    def runs(self) -> list[dict]:
+        db = open_db(self.database)
+        try:
+            return list(db.query("select * from crawl_runs order by id"))
+        finally:
+            db.close()
+
+
 @pytest.fixture
-def settle(tmp_path: Path):
+def settle(tmp_path: Path) -> Recorded:
     database = tmp_path / "runs.db"
     config_file = tmp_path / "wirewatch.toml"
     config_file.write_text(
         f'[storage]\ndatabase = "{database}"\n\n'
         '[[outlets]]\nname = "wire"\nfeeds = ["http://127.0.0.1:9/feed.xml"]\n'
     )
-    config = load_config(config_file)
-    told: list = []
-    outcomes = Outcomes(config, lambda: open_db(database), told.append)
-
-    def runs() -> list[dict]:
-        db = open_db(database)
-        try:
-            return list(db.query("select * from crawl_runs order by id"))
-        finally:
-            db.close()
-
-    outcomes.runs = runs  # type: ignore[attr-defined]
-    outcomes.told = told  # type: ignore[attr-defined]
-    outcomes.database = database  # type: ignore[attr-defined]
-    return outcomes
+    return Recorded(load_config(config_file), database)
 
 
 def _died(pid: int) -> Outcome:

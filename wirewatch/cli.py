@@ -54,8 +54,8 @@ def _unwritable(ctx: _Context) -> str | None:
     try:
         db = ctx.open_db()
         try:
-            with write_transaction(db):
-                db.execute("create temp table if not exists _wirewatch_probe (x)")
+            with write_transaction(db):  # BEGIN IMMEDIATE: the write lock, or why not
+                pass
         finally:
             db.close()
     except sqlite3.Error as exc:

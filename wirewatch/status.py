@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,7 @@ from storage.articles import new_articles
 from storage.channels import failing_channels
 from storage.health import health_state
 from storage.outbox import counts
-from storage.runs import OVER_LIMIT, last_run, run_problems
+from storage.runs import OVER_LIMIT, last_run, run_problems, run_stats
 from wirewatch.config import Config
 
 #: Seconds without a heartbeat (workers beat every second) after which a worker is "silent".
@@ -56,10 +55,7 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
         problems = run_problems(last) if last else []
         backlog = 0
         if last:
-            try:
-                backlog = int(json.loads(last["stats"] or "{}").get(OVER_LIMIT, 0))
-            except (ValueError, TypeError, AttributeError):
-                backlog = 0
+            backlog = int(run_stats(last).get(OVER_LIMIT, 0) or 0)
             del last["stats"]
         due = next_due(config, outlet, datetime.fromisoformat(last["started"]) if last else None)
         health = health_state(db, outlet.name)

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Seconds a terminated crawl gets to close its run before it is killed.
@@ -78,7 +78,7 @@ class Backoff:
     longest: float = 60.0
     #: Workers in a row that died within ``settled`` seconds of their start.
     quick_deaths: int = 0
-    next_start: float = field(default=0.0)
+    next_start: float = 0.0
 
     def died(self, lived: float, *, free: int = 1) -> float:
         """A worker died after ``lived`` seconds; return the wait before the next start. The

@@ -19,7 +19,7 @@ and skipped by either side; it never stops the pipe.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 
@@ -57,11 +57,11 @@ class Beat:
 Message = Run | Drain | Done | Beat
 
 _TYPES: dict[str, Any] = {kind.op: kind for kind in (Run, Drain, Done, Beat)}
+#: Each message's fields and their types, read off the dataclasses (whose annotations are
+#: strings under ``from __future__ import annotations``).
 _FIELDS: dict[str, dict[str, type]] = {
-    "run": {"id": str, "outlet": str, "deadline": float},
-    "drain": {},
-    "done": {"id": str, "reason": str},
-    "beat": {"active": int, "waiting": int},
+    op: {f.name: {"str": str, "float": float, "int": int}[str(f.type)] for f in fields(kind)}
+    for op, kind in _TYPES.items()
 }
 
 

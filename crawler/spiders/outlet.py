@@ -453,7 +453,7 @@ class OutletSpider(scrapy.Spider):
             return
         if failure.check(IgnoreRequest):
             reason = str(failure.value)
-            if "robots.txt" in reason or not reason:
+            if robots:
                 self._count("discover/ignored")  # robots.txt: by design, not an error
                 logger.info(
                     "Not fetched: %(url)s (%(why)s)", {"url": _url_of(failure), "why": reason}
