@@ -8,7 +8,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from storage.db import open_db
-from tests.support.site import PAGES, SITE, expected_text, normal, outlets_config, wirewatch
+from tests.support.site import PAGES, ROOT, SITE, expected_text, normal, outlets_config, wirewatch
 
 
 def replay(tmp_path, *paths, config=None):
@@ -149,6 +149,59 @@ def test_replay_with_two_jobs_stores_the_same_as_one(tmp_path):
         results.append((json.loads(done.stdout), rows))
     assert results[0] == results[1]
     assert results[0][0]["near_duplicates"] == 1 and results[0][0]["updated"] == 1
+
+
+KILLER = """
+import extractors.article as article
+import os
+
+_read_meta = article.read_meta
+
+
+def read_meta(tree):
+    if "KILL-MARKER" in tree.text_content():
+        os._exit(9)  # as a crash in a native library ends a process
+    return _read_meta(tree)
+
+
+article.read_meta = read_meta
+"""
+
+
+def test_a_page_that_kills_its_extracting_process_costs_no_other_page(tmp_path):
+    # More pages than the pool's window (16 a process), the killer among the first, so both
+    # the window's and the end's recovery run.
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    seed = (SITE / PAGES["presstv-lavrov-2020"][0]).read_text(encoding="utf-8")
+    for n in range(40):
+        copy = seed.replace("<body", f"<!-- {n} --><body", 1)
+        if n == 3:
+            copy = copy.replace("<body>", "<body><p>KILL-MARKER</p>", 1)
+            assert "KILL-MARKER" in copy
+        (pages / f"{n:02d}.html").write_text(copy, encoding="utf-8")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(KILLER)
+    config = tmp_path / "w.toml"
+    config.write_text(f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n')
+    done = wirewatch(
+        "--config",
+        str(config),
+        "replay",
+        "--json",
+        "--jobs",
+        "2",
+        str(pages),
+        PYTHONPATH=f"{hooks}:{ROOT}",
+    )
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)
+    assert counts["errors"] == 1, counts
+    assert counts["seen"] == 40
+    # The 39 others are the one story: stored once, the rest recognised as copies of it.
+    assert counts["new"] + counts["duplicates"] + counts["near_duplicates"] == 39, counts
+    assert "03.html: failed: the extracting process died on this page" in done.stderr
 
 
 # -- every archive format its peers read (#14) ------------------------------------------------

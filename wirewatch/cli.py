@@ -391,24 +391,24 @@ def _min_text(ctx: _Context) -> int:
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Processes extracting pages at once (storing stays in one).",
+    help="Processes extracting pages at once (default: one per CPU core, up to 6); storing "
+    "stays in one.",
 )
 @pass_context
-def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool, jobs: int) -> None:
+def replay(ctx: _Context, paths: tuple[str, ...], as_json: bool, jobs: int | None) -> None:
     """Store saved pages (HTML files, folders of them, WARC files) as a crawl would.
 
     Shows a progress bar on a terminal, a progress line every 10 s otherwise, none with --json.
     """
     from wirewatch.progress import Progress
-    from wirewatch.replay import input_files, iter_pages, tracked
+    from wirewatch.replay import default_jobs, input_files, iter_pages, tracked
     from wirewatch.replay import replay as run_replay
 
     db = ctx.open_db()
     total = sum(1 for _ in input_files(paths))
     with Progress(total, "replay", "files", enabled=not as_json) as progress:
-        report = run_replay(db, ctx.config, tracked(iter_pages(paths), progress), jobs=jobs)
+        pages = tracked(iter_pages(paths), progress)
+        report = run_replay(db, ctx.config, pages, jobs=jobs or default_jobs())
     for source, problem in report.problems:
         click.echo(f"error: {source}: {problem}", err=True)
     counts = report.as_dict()

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,33 +136,96 @@ def _extract(page: Page, min_text: int) -> Extracted:
     return result.article, result.reason, result.detail
 
 
+def default_jobs() -> int:
+    """Extracting processes when ``--jobs`` is not given: one per CPU core this process may
+    use, up to ``MAX_JOBS``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_JOBS))
+
+
+#: Beyond this many extracting processes the one storing process is the bottleneck (storing
+#: and matching take about a sixth of a page's time, docs/benchmarks.md).
+MAX_JOBS = 6
+#: Pages in flight per extracting process. Pages are stored in input order, so a slow page
+#: holds the ones behind it; a deep window keeps the workers busy meanwhile (16: 4-9 % faster
+#: than 4 with --jobs 2 over 905 pages, a few MB of pages in flight).
+WINDOW = 16
+
+
 def _extracted(pages: Iterable[Page], min_text: int, jobs: int) -> Iterator[tuple[Page, Extracted]]:
     """Each page with its extraction, in input order; ``jobs`` > 1 extracts in worker processes.
 
     Only extraction runs in the workers: storing (and the story and alert lookups it makes) stays
     in this process, one article at a time, so the result is the same whatever ``jobs`` is.
+    A worker that dies (killed, or a crash in a native library) breaks the pool: the pages that
+    were in flight are then extracted again one by one, each in a process of its own, so the
+    page that kills its process is reported as an error and costs no other page.
     """
     if jobs <= 1:
         for page in pages:
             yield page, (None, None, "") if page.problem else _extract(page, min_text)
         return
     window: deque[tuple[Page, Future[Extracted] | None]] = deque()
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    try:
         for page in pages:
-            future = None if page.problem else pool.submit(_extract, page, min_text)
-            window.append((page, future))
-            # Pages are stored in input order, so a slow page holds the ones behind it; a deep
-            # window keeps the workers busy meanwhile (16 per worker: 4-9 % faster than 4 with
-            # --jobs 2 over 905 pages, a few MB of pages in flight).
-            while len(window) > 16 * jobs:
-                yield _done(window.popleft())
+            window.append((page, _submit(pool, page, min_text)))
+            if len(window) > WINDOW * jobs:
+                if _broken(window[0]):
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    yield from _one_by_one([page for page, _ in window], min_text)
+                    window.clear()
+                    pool = ProcessPoolExecutor(max_workers=jobs)
+                else:
+                    yield _done(window.popleft())
         while window:
+            if _broken(window[0]):
+                yield from _one_by_one([page for page, _ in window], min_text)
+                break
             yield _done(window.popleft())
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _submit(pool: ProcessPoolExecutor, page: Page, min_text: int) -> Future[Extracted] | None:
+    """The future extraction of ``page`` (None for a page already known bad); a pool already
+    broken gives a future that says so."""
+    if page.problem:
+        return None
+    try:
+        return pool.submit(_extract, page, min_text)
+    except BrokenProcessPool as exc:
+        future: Future[Extracted] = Future()
+        future.set_exception(exc)
+        return future
+
+
+def _broken(pending: tuple[Page, Future[Extracted] | None]) -> bool:
+    """Waits for a page's extraction; whether its pool broke before it was done."""
+    _, future = pending
+    return future is not None and isinstance(future.exception(), BrokenProcessPool)
 
 
 def _done(pending: tuple[Page, Future[Extracted] | None]) -> tuple[Page, Extracted]:
     page, future = pending
     return page, future.result() if future is not None else (None, None, "")
+
+
+def _one_by_one(pages: list[Page], min_text: int) -> Iterator[tuple[Page, Extracted]]:
+    """``pages`` extracted each in a fresh process of its own; a page whose process dies is
+    the reason ``failed``."""
+    for page in pages:
+        if page.problem:
+            yield page, (None, None, "")
+            continue
+        with ProcessPoolExecutor(max_workers=1) as alone:
+            try:
+                yield page, alone.submit(_extract, page, min_text).result()
+            except BrokenProcessPool:
+                yield page, (None, FAILED, "the extracting process died on this page")
 
 
 def replay(
@@ -173,7 +238,8 @@ def replay(
     """Extract and store every page, raising alerts; bad inputs are counted and skipped.
 
     Args:
-        jobs: Processes that extract pages at once (storing stays in this one).
+        jobs: Processes that extract pages at once (storing stays in this one); the CLI's
+            default is :func:`default_jobs`.
     """
     report = report or ReplayReport()
     ingest = Ingest(db, config.watches)
