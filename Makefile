@@ -9,8 +9,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml requirements-test.lock | cksum | cut -d' ' -f1)
+BROWSE_STAMP := $(VENV)/.installed-browse-$(shell cat pyproject.toml requirements-browse.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install install-test run test browser redis demo check lint bench lock clean
+.PHONY: install install-test install-browse run browse test browser redis demo check lint bench lock clean
 
 PIP_STAMP := $(VENV)/.installed-pip-$(shell cat requirements-pip.lock | cksum | cut -d' ' -f1)
 
@@ -37,9 +38,18 @@ $(TEST_STAMP): pyproject.toml requirements-test.lock $(PIP_STAMP)
 	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-test-*
 	touch $(TEST_STAMP) $(RUN_STAMP)
 
+# The running install and the browse extra (Datasette and its plugins), from their own lock.
+$(BROWSE_STAMP): pyproject.toml requirements-browse.lock $(PIP_STAMP)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-browse.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-browse-*
+	touch $(BROWSE_STAMP) $(RUN_STAMP)
+
 install: $(RUN_STAMP)
 
 install-test: $(TEST_STAMP)
+
+install-browse: $(BROWSE_STAMP)
 
 # New locks from pyproject.toml's ranges: the newest versions they admit, with their hashes.
 # Then `make check` must pass before they are committed.
@@ -50,12 +60,19 @@ lock: install-test
 	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links --extra test --extra browse \
 		-o requirements-test.lock pyproject.toml
+	cp requirements-test.lock requirements-browse.lock  # the same versions, fewer packages
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --extra browse \
+		-o requirements-browse.lock pyproject.toml
 	{ sed -n '1,2p' requirements-pip.lock; \
 	  awk '/^pip==/ {on=1} on && !/^    #/ {print} on && !/\\$$/ {on=0}' requirements.lock; } \
 		> requirements-pip.lock.new && mv requirements-pip.lock.new requirements-pip.lock
 
 run: install  ## start the monitor on ./wirewatch.toml
 	$(BIN)/wirewatch --config wirewatch.toml run
+
+browse: install-browse  ## the archive of ./wirewatch.toml in Datasette (installs the browse extra)
+	$(BIN)/wirewatch --config wirewatch.toml browse
 
 # The suite on 3 workers (pytest-xdist): most tests wait on servers, daemons and clocks, so 3
 # keep 2 cores busy (4 were slower here, and left the daemon tests' deadlines too little CPU);

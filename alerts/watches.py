@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from alerts.query import (
     MIN_PREFIX,
@@ -149,11 +150,7 @@ def explain(
     ``offsets(display)``, computed once per article when several watches match it.
     """
     where = where if where is not None else offsets(display)
-    found: dict[tuple[tuple[str, ...], bool], tuple[str, list[tuple[int, int]]]] = {}
-    for term in query.terms():
-        key = (term.words, term.prefix)
-        if key not in found:
-            found[key] = (term.source or " ".join(term.words), list(term.find(doc)))
+    found = _term_spans(query, doc)
     counts = sorted(
         (
             (_as_written(source, spans, display, where), len(spans))
@@ -182,6 +179,39 @@ def explain(
         if not shown(mark):
             passages.append(_window(display, mark))
     return [_passage(display, window, every) for window in passages], counts
+
+
+def _term_spans(query: Node, doc: Document) -> dict[Any, tuple[str, list[tuple[int, int]]]]:
+    """Each positive term of ``query`` (looked for once), as the query writes it, with the
+    token spans where ``doc`` holds it."""
+    found: dict[Any, tuple[str, list[tuple[int, int]]]] = {}
+    for term in query.terms():
+        key = (term.words, term.prefix)
+        if key not in found:
+            found[key] = (term.source or " ".join(term.words), list(term.find(doc)))
+    return found
+
+
+def marks(
+    query: Node, doc: Document, display: str, where: list[int] | None = None
+) -> list[tuple[int, int, str]]:
+    """Every occurrence of ``query``'s terms in ``doc``'s text (not its title), as
+    ``(start, end, term)`` in ``display``'s characters, the term as the query writes it; in
+    text order, overlapping ones joined (a phrase and a word inside it: the first kept)."""
+    where = where if where is not None else offsets(display)
+    every = sorted(
+        (where[start], where[end - 1] + 1, source)
+        for source, spans in _term_spans(query, doc).values()
+        for start, end in spans
+        if start >= doc.body
+    )
+    joined: list[tuple[int, int, str]] = []
+    for start, end, source in every:
+        if joined and start < joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]), joined[-1][2])
+        else:
+            joined.append((start, end, source))
+    return joined
 
 
 def _as_written(source: str, spans: list[tuple[int, int]], display: str, where: list[int]) -> str:

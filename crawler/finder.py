@@ -13,6 +13,7 @@ Fetching is the caller's (``fetch`` below), so this module stays free of any HTT
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ class Source:
     url: str
     kind: str  # "feed" or "sitemap"
     entries: list[Entry]
+    #: A feed's own title (RSS channel, Atom feed, JSON Feed), "" when it has none.
+    title: str = ""
 
     @property
     def newest(self) -> datetime | None:
@@ -96,6 +99,13 @@ class Finding:
     passed: list[tuple[str, str]] = field(default_factory=list)
     #: The site's robots.txt, b"" when it has none.
     robots: bytes = b""
+    #: The page's site name (``og:site_name``, else its ``<title>``), "" when it has none.
+    site_title: str = ""
+
+    @property
+    def titles(self) -> list[str]:
+        """What the outlet calls itself: its feeds' titles, then the page's site name."""
+        return [title for title in (*(f.title for f in self.feeds), self.site_title) if title]
 
     @property
     def sources(self) -> list[Source]:
@@ -178,6 +188,8 @@ def find_sources(url: str, fetch: Fetch) -> Finding:
     page = _get(url, fetch)
     finding = Finding(page.url)
     own = _read(page)
+    if _web_page(page.body, page.content_type):
+        finding.site_title = _site_title(page.body)
     if isinstance(own, Source):
         (finding.feeds if own.kind == "feed" else finding.sitemaps).append(own)
         return finding
@@ -245,11 +257,11 @@ def _read(fetched: Fetched) -> Source | str:
         sitemap = parse_sitemap(body, fetched.url)
     except DiscoveryError as exc:
         try:
-            return _listing(fetched.url, "feed", parse_feed(body, fetched.url))
+            return _listing(fetched.url, "feed", parse_feed(body, fetched.url), _feed_title(body))
         except DiscoveryError:
             return str(exc)
     if sitemap.kind == "feed":
-        return _listing(fetched.url, "feed", sitemap.entries)
+        return _listing(fetched.url, "feed", sitemap.entries, _feed_title(body))
     if sitemap.kind == "sitemapindex":
         return "a sitemap index"
     if NEWS_NS.encode() not in body:
@@ -257,10 +269,59 @@ def _read(fetched: Fetched) -> Source | str:
     return _listing(fetched.url, "sitemap", sitemap.entries)
 
 
-def _listing(url: str, kind: str, entries: list[Entry]) -> Source | str:
+def _listing(url: str, kind: str, entries: list[Entry], title: str = "") -> Source | str:
     if not entries:
         return f"a {kind} with no items"
-    return Source(url, kind, entries)
+    return Source(url, kind, entries, title)
+
+
+#: Characters of a title kept; a longer one is not a name.
+TITLE_CHARS = 200
+
+
+def _feed_title(body: bytes) -> str:
+    """A feed's own title: the RSS channel's or RDF channel's ``<title>``, the Atom feed's, or
+    a JSON Feed's ``title``; "" when it has none or cannot be read."""
+    if body.lstrip()[:1] == b"{":
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return ""
+        title = document.get("title") if isinstance(document, dict) else None
+        return _clean_title(title) if isinstance(title, str) else ""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except (etree.LxmlError, ValueError):
+        return ""
+    if root is None:
+        return ""
+    for child in root:
+        name = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if name == "title":
+            return _clean_title(child.text or "")
+        if name == "channel":
+            for grandchild in child:
+                if isinstance(grandchild.tag, str) and etree.QName(grandchild).localname == "title":
+                    return _clean_title(grandchild.text or "")
+    return ""
+
+
+def _site_title(body: bytes) -> str:
+    """A web page's site name: its ``og:site_name``, else its ``<title>``."""
+    try:
+        page = lxml_html.fromstring(body)
+    except (etree.LxmlError, ValueError):
+        return ""
+    for meta in page.iter("meta"):
+        if (meta.get("property") or "").lower() == "og:site_name" and meta.get("content"):
+            return _clean_title(meta.get("content") or "")
+    title = page.find(".//title")
+    return _clean_title(title.text_content()) if title is not None else ""
+
+
+def _clean_title(text: str) -> str:
+    return " ".join(text.split())[:TITLE_CHARS]
 
 
 def _sitemap_candidates(root: str, fetch: Fetch, finding: Finding, tries: list[int]) -> list[str]:

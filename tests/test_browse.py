@@ -342,6 +342,20 @@ def test_an_article_page_reads_like_an_article(server, browser, tmp_path):
     assert len(paragraphs) >= 5
     assert all(p.rect["x"] + p.rect["width"] <= 1280 for p in paragraphs)
     assert browser.find_elements(By.CSS_SELECTOR, ".ww-meta a[href^='https://']")
+    # Every term of the watch that fired is marked in the text, with a jump to each mark.
+    marks = browser.find_elements(By.CSS_SELECTOR, ".ww-text mark")
+    assert marks and all(mark.text.upper().replace("С", "S") == "S-400" for mark in marks)
+    jumps = browser.find_elements(By.CSS_SELECTOR, ".ww-jumps a")
+    assert [jump.get_attribute("href").rsplit("#", 1)[1] for jump in jumps] == [
+        mark.get_attribute("id") for mark in marks
+    ]
+    assert "S-400" in browser.find_element(By.CSS_SELECTOR, ".ww-jumps").text
+    jumps[-1].click()
+    target = f"#{marks[-1].get_attribute('id')}"
+    assert wait_until(browser, lambda d: d.execute_script("return location.hash") == target)
+    top = browser.execute_script("return arguments[0].getBoundingClientRect().top", marks[-1])
+    assert -2 < top < browser.execute_script("return innerHeight")  # scrolled into view
+    browser.execute_script("window.scrollTo(0, 0)")  # for the screenshot
     shot = os.environ.get("WIREWATCH_SCREENSHOT_ARTICLE")
     browser.save_screenshot(shot or str(tmp_path / "article.png"))
     # Some article has another outlet's copy and some has an earlier version.

@@ -133,6 +133,16 @@ def test_robots_sitemaps_and_names():
     assert name_for("https://www.tehrantimes.com/news", []) == "tehrantimes"
     assert name_for("https://feeds.bbci.co.uk/news", ["bbci"]) == "bbci-2"
     assert name_for("http://127.0.0.1:8080/", []) == "127.0.0.1"
+    # What the outlet calls itself comes first: its feed's title, in Latin letters, the part
+    # of a title that spells the domain, or else the first part.
+    assert name_for("http://127.0.0.1:8899/", [], ["Gulf Wire"]) == "gulf-wire"
+    assert name_for("http://127.0.0.1:8899/", ["gulf-wire"], ["Gulf Wire"]) == "gulf-wire-2"
+    guardian = "https://www.theguardian.com/world"
+    assert name_for(guardian, [], ["World news | The Guardian"]) == "the-guardian"
+    assert name_for("https://www.tehrantimes.com/", [], ["Tehran Times - Latest"]) == "tehran-times"
+    assert name_for("https://tass.ru/", [], ["ТАСС"]) == "tass"
+    assert name_for("https://www.irna.ir/", [], ["ایرنا"]) == "irna"
+    assert name_for("https://www.tehrantimes.com/", [], ["", "   "]) == "tehrantimes"
 
 
 def test_a_web_page_where_a_feed_belongs_gets_a_hint():
@@ -159,12 +169,15 @@ def test_add_finds_the_feed_and_news_sitemap_writes_them_and_a_crawl_stores_the_
         assert f"sitemap {base}/news-sitemap.xml: 3 items" in added.stdout
         assert "newest item: 'Talks on air defence resume'" in added.stdout
         assert "comments" not in added.stdout.split("(passed)")[0]
+        # Named after what the feed calls itself, with how to name it otherwise.
+        assert "added outlet 'example-wire'" in added.stdout
+        assert "--name NAME" in added.stdout
         text = config.read_text(encoding="utf-8")
         data = tomllib.loads(text)
         # The starter's placeholder outlet (example.org) is replaced, its comments kept.
         assert data["outlets"] == [
             {
-                "name": "127.0.0.1",
+                "name": "example-wire",
                 "feeds": [f"{base}/rss.xml"],
                 "sitemaps": [f"{base}/news-sitemap.xml"],
             }
@@ -225,7 +238,7 @@ def test_add_refuses_what_it_cannot_use_and_leaves_the_config_alone(tmp_path):
         assert add(base + "/").returncode == 0
         twice = add(base + "/", "--name", "other")
         assert twice.returncode == 2 and "configured already" in twice.stderr
-        taken = add(base + "/", "--name", "127.0.0.1")
+        taken = add(base + "/", "--name", "example-wire")
         assert taken.returncode == 2 and "is in the config already" in taken.stderr
     assert config.stat().st_mode & 0o777 == 0o600
 

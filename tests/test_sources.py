@@ -15,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from alerts.health import _extraction
 from storage.db import open_db
 from tests.support.daemons import Daemon, wait_for
 from tests.support.servers import free_port
 from tests.support.site import ROOT, SITE, outlets_config, wirewatch
+from wirewatch.crawl import CrawlSummary
 from wirewatch.localsite import serve_folder
 
 QUICK = (
@@ -410,7 +412,12 @@ def test_a_fresh_listing_outweighs_an_old_date_guessed_from_the_page(tmp_path):
             'max_age = "1d"\n'
         )
         stats = crawl_with_hosts(config, ["o"], {})["o"]
-    assert stats.get("wirewatch/extract/listing_date_kept") == 1, stats
+    assert stats.get("wirewatch/note/listing_date_kept") == 1, stats
+    # A note, not a skip: the summary's skips leave it out, and health counts the page once.
+    summary = CrawlSummary("o", "finished", stats)
+    assert summary.notes == {"listing_date_kept": 1}
+    assert "listing_date_kept" not in summary.skipped
+    assert _extraction({"stats": json.dumps(stats)}) == (1, 1)
     assert stats.get("wirewatch/discover/too_old") == 1 and "/a/6.html" not in seen
     db = open_db(tmp_path / "w.db")
     (published,) = db.execute("select published from articles").fetchone()

@@ -21,7 +21,10 @@ from typing import Any
 
 from core.errors import WirewatchError
 
-INSTALL_HINT = "pip install 'wirewatch[browse]'"
+INSTALL_HINT = (
+    "in a checkout, `make install-browse` installs it from requirements-browse.lock (the locked "
+    "versions, hash-checked); elsewhere pip install 'wirewatch[browse]'"
+)
 SITE = Path(__file__).resolve().parent / "browse_site"
 
 TABLES = {
@@ -262,6 +265,26 @@ def check_exposure(host: str, public: bool, password_hash: str) -> None:
         )
 
 
+def check_ready(database: Path, host: str, public: bool, password_hash: str) -> None:
+    """That browse can start: the exposure is allowed, the browse extra is installed and the
+    database exists.
+
+    Raises:
+        WirewatchError: what is missing, and how to get it.
+    """
+    check_exposure(host, public, password_hash)
+    try:
+        import datasette  # noqa: F401
+        import datasette_dashboards  # noqa: F401
+
+        if public:
+            import datasette_auth_passwords  # noqa: F401
+    except ImportError as exc:
+        raise WirewatchError(f"browse needs {exc.name}: {INSTALL_HINT}") from None
+    if not database.exists():
+        raise WirewatchError(f"no database at {database}: crawl or replay something first")
+
+
 def browse(
     database: Path,
     host: str,
@@ -281,17 +304,7 @@ def browse(
         WirewatchError: Datasette is not installed, there is no database, or the archive would
             be open to the network without the explicit choice and a password.
     """
-    check_exposure(host, public, password_hash)
-    try:
-        import datasette  # noqa: F401
-        import datasette_dashboards  # noqa: F401
-
-        if public:
-            import datasette_auth_passwords  # noqa: F401
-    except ImportError as exc:
-        raise WirewatchError(f"browse needs {exc.name}: {INSTALL_HINT}") from None
-    if not database.exists():
-        raise WirewatchError(f"no database at {database}: crawl or replay something first")
+    check_ready(database, host, public, password_hash)
     with tempfile.TemporaryDirectory() as tmp:
         metadata_file = Path(tmp) / "metadata.json"
         served = metadata(database.stem)

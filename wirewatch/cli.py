@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from core.errors import UnknownOutletError, WirewatchError
+from wirewatch import shell
 from wirewatch.config import Config, config_path, load_config
 from wirewatch.logs import setup_logging
 
@@ -20,11 +21,21 @@ logger = logging.getLogger("wirewatch")
 
 
 class _Context:
-    def __init__(self, config_file: str | None, db: str | None, verbose: int) -> None:
+    def __init__(
+        self, config_file: str | None, db: str | None, verbose: int, log_format: str = "text"
+    ) -> None:
         self.config_file = config_path(config_file)
         self.db_override = db
         self.verbose = verbose
+        self.log_format = log_format
         self._config: Config | None = None
+
+    def log(self) -> None:
+        """Set up logging for ``verbose`` and ``log_format``."""
+        level = (
+            logging.DEBUG if self.verbose > 1 else logging.INFO if self.verbose else logging.WARNING
+        )
+        setup_logging(level, self.log_format, self.verbose)
 
     @property
     def config(self) -> Config:
@@ -76,8 +87,60 @@ def _fold_archive(db: Any) -> None:
 
 pass_context = click.make_pass_decorator(_Context)
 
+#: What a crawl's notes (``wirewatch/note/...``: stored pages, not skips) say.
+NOTES = {
+    "listing_date_kept": "article(s) stored with the date their feed or sitemap gave (their page "
+    "gave an older one)",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _late_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option written after the command (``wirewatch search Q --db F``): it sets
+    what it would have set before the command."""
+    state = ctx.find_object(_Context)
+    if state is None or value is None or value == 0:
+        return
+    if param.name == "late_config":
+        state.config_file = config_path(value)
+        state._config = None
+    elif param.name == "late_db":
+        state.db_override = value
+    elif param.name == "late_verbose":
+        state.verbose += value
+        state.log()
+    elif param.name == "late_log_format":
+        state.log_format = value
+        state.log()
+
+
+def _late_options() -> list[click.Option]:
+    """The global options, also taken after a command's name (hidden in its --help: the main
+    --help lists them)."""
+
+    def late(decls: list[str], **kwargs: Any) -> click.Option:
+        kwargs.update(expose_value=False, callback=_late_option, hidden=True)
+        return click.Option(decls, help="As before the command: see wirewatch --help.", **kwargs)
+
+    return [
+        late(["--config", "late_config"], type=click.Path(dir_okay=False)),
+        late(["--db", "late_db"], type=click.Path(dir_okay=False)),
+        late(["-v", "--verbose", "late_verbose"], count=True),
+        late(["--log-format", "late_log_format"], type=click.Choice(["text", "json"])),
+    ]
+
+
+class _Group(click.Group):
+    """A command group whose commands take the global options after their name as well."""
+
+    group_class = type  # its subgroups (``outlets``, ``watch``) are _Groups too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.extend(_late_options())
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_file",
@@ -103,10 +166,12 @@ pass_context = click.make_pass_decorator(_Context)
 def cli(
     ctx: click.Context, config_file: str | None, db: str | None, verbose: int, log_format: str
 ) -> None:
-    """wirewatch: crawl news outlets, keep the clean articles, alert on watched terms."""
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    setup_logging(level, log_format, verbose)
-    ctx.obj = _Context(config_file, db, verbose)
+    """wirewatch: crawl news outlets, keep the clean articles, alert on watched terms.
+
+    The options above may also follow the command: wirewatch search S-400 --db archive.db
+    """
+    ctx.obj = _Context(config_file, db, verbose, log_format)
+    ctx.obj.log()
 
 
 @cli.command()
@@ -133,9 +198,10 @@ def init(folder: str) -> None:
     click.echo(f"wrote {config_file} and {config.database_path()}")
     click.echo("next:")
     click.echo(f"  edit {config_file}: your contact in [crawl] user_agent, your outlets, watches")
-    click.echo(f"  wirewatch --config {config_file} check")
-    click.echo(f"  wirewatch --config {config_file} crawl      # once, now")
-    click.echo(f"  wirewatch --config {config_file} run        # on the schedule, until stopped")
+    wirewatch = shell.with_config(config_file)
+    click.echo(f"  {wirewatch} check")
+    click.echo(f"  {wirewatch} crawl      # once, now")
+    click.echo(f"  {wirewatch} run        # on the schedule, until stopped")
 
 
 @cli.command()
@@ -151,7 +217,9 @@ def check(ctx: _Context) -> None:
 
 @cli.command()
 @click.argument("url")
-@click.option("--name", help="The outlet's name [default: from the site's domain].")
+@click.option(
+    "--name", help="The outlet's name [default: from its feed's title, else the site's domain]."
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be added; change nothing.")
 @pass_context
 def add(ctx: _Context, url: str, name: str | None, dry_run: bool) -> None:
@@ -172,7 +240,12 @@ def add(ctx: _Context, url: str, name: str | None, dry_run: bool) -> None:
         return
     write_outlets(ctx.config_file, [plan.table])
     click.echo(f"added outlet {plan.name!r} to {ctx.config_file}")
-    click.echo(f"next: wirewatch --config {ctx.config_file} crawl {plan.name}")
+    if name is None:
+        click.echo(
+            f"  (to name it otherwise, change its name = {plan.name!r} there, or add it with "
+            "--name NAME)"
+        )
+    click.echo(f"next: {shell.with_config(ctx.config_file)} crawl {plan.name}")
 
 
 def _fetcher(config: Config) -> Any:
@@ -253,13 +326,20 @@ def outlets_export(ctx: _Context) -> None:
 @cli.command()
 @click.argument("outlets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--notify",
+    "deliver",
+    is_flag=True,
+    help="Then deliver the alerts that are due, as `wirewatch notify` does.",
+)
 @pass_context
-def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
+def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool, deliver: bool) -> None:
     """Crawl the named OUTLETS (all by default) once, now, and print a summary.
 
-    What kept an outlet from being read (an unreachable feed, a sitemap that is not one) is one
-    line each on stderr; the exit status is 1 if a crawl did not finish or none of an outlet's
-    sources could be read.
+    The alerts it raises wait in the outbox: `wirewatch notify` (or --notify here) delivers
+    them, and `wirewatch run` does so on its own. What kept an outlet from being read (an
+    unreachable feed, a sitemap that is not one) is one line each on stderr; the exit status is
+    1 if a crawl did not finish or none of an outlet's sources could be read.
     """
     from wirewatch.crawl import run_crawls
 
@@ -290,6 +370,7 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
             "updated": s.count("updated"),
             "duplicates": s.count("duplicates"),
             "skipped": s.skipped,
+            "notes": s.notes,
             "errors": s.errors,
             "alerts": s.count("alerts"),
             "problems": s.problems,
@@ -309,11 +390,26 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool) -> None:
                 f"{row['near_duplicates']:>6} {row['updated']:>7} "
                 f"{row['duplicates']:>5} {row['errors']:>6} {row['alerts']:>6}  {skipped}"
             )
+        for row in rows:
+            for note, count in sorted(row["notes"].items()):
+                click.echo(f"{row['outlet']}: {count} {NOTES.get(note, note)}")
     for row in rows:
         for problem in row["problems"]:
             click.echo(f"{row['outlet']}: {problem}", err=True)
         if row["unreadable"]:
             click.echo(f"{row['outlet']}: none of its sources could be read", err=True)
+    raised = sum(row["alerts"] for row in rows)
+    if deliver:
+        report = _deliver(ctx)
+        if not as_json:
+            busy = "another notify is running on this database; it delivers them"
+            click.echo(busy if report.busy else report.summary())
+    elif raised and not as_json:
+        wirewatch = shell.with_config(ctx.config_file)
+        click.echo(
+            f"{raised} alert(s) raised, waiting to be sent: `{wirewatch} notify` delivers the "
+            f"due ones now (or crawl with --notify); `{wirewatch} run` does it on its own"
+        )
     if any(s.reason != "finished" or s.unreadable for s in summaries):
         sys.exit(1)
 
@@ -517,6 +613,21 @@ def story(ctx: _Context, ident: int, article: bool, as_json: bool) -> None:
             )
 
 
+def _deliver(ctx: _Context) -> Any:
+    """``notify``'s work: the due alerts delivered; its report."""
+    from alerts.channels import transport
+    from alerts.outbox import notify as run_notify
+
+    config = ctx.config
+    db = ctx.open_db()
+    return run_notify(
+        db,
+        config,
+        transport(config.maildir_path(), config.email.sender, config.smtp_url, config.environment),
+        ctx.db_path,
+    )
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_context
@@ -526,17 +637,7 @@ def notify(ctx: _Context, as_json: bool) -> None:
     Sends over $WIREWATCH_SMTP_URL (smtp://user:pass@host:port or smtps://...), else writes the
     messages into the [email] maildir folder. Safe to run at any time and more than once.
     """
-    from alerts.channels import transport
-    from alerts.outbox import notify as run_notify
-
-    config = ctx.config
-    db = ctx.open_db()
-    report = run_notify(
-        db,
-        config,
-        transport(config.maildir_path(), config.email.sender, config.smtp_url, config.environment),
-        ctx.db_path,
-    )
+    report = _deliver(ctx)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
@@ -926,14 +1027,15 @@ def worker(ctx: _Context, processes: int | None) -> None:
 def browse(ctx: _Context, host: str, port: int, no_open: bool, public: bool) -> None:
     """Open the archive in Datasette, read-only: tables, search, canned queries, a dashboard.
 
-    Needs the browse extra: pip install 'wirewatch[browse]'. The crawler may keep writing
+    Needs the browse extra: `make install-browse` in a checkout (`make browse` also starts it),
+    else pip install 'wirewatch[browse]'. The crawler may keep writing
     meanwhile. Stop with Ctrl-C. Only this machine can reach it unless --public is given.
     """
     from wirewatch.browse import browse as run_browse
-    from wirewatch.browse import check_exposure
+    from wirewatch.browse import check_ready
 
     secret = ctx.config.browse_password_hash
-    check_exposure(host, public, secret)
+    check_ready(ctx.db_path, host, public, secret)  # before anything is announced
     click.echo(f"wirewatch archive at http://{host}:{port}/ (dashboard: /-/dashboards/wirewatch)")
     sys.exit(run_browse(ctx.db_path, host, port, not no_open, public, secret))
 

@@ -143,13 +143,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """
     file = config_path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: no such config file (`wirewatch init` writes a starter one)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte order mark, as some editors write, is fine
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{file}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02X} at column {column}): save "
+            "the file as UTF-8"
+        ) from None
     return parse_config(text, file)
 
 
@@ -180,6 +189,30 @@ def _in_words(raw: str, bound: float) -> str:
     return format_duration(bound)
 
 
+def _problems(exc: ValidationError, data: Any, text: str, name: str) -> list[str]:
+    """Every mistake of a config, one line each (``FILE:LINE: KEY: what is wrong``), in the
+    file's order; one line per key (a value that fits none of a key's forms is one mistake)."""
+    found: dict[str, tuple[int, str]] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(part) for part in loc) or "(top level)"
+        line = _locate(text, loc)
+        where = f"{name}:{line}" if line else name
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key" + _did_you_mean(loc)
+        elif error["type"] == "missing":
+            message = "missing, and it is required here"
+        elif error["type"] in _BOUNDS and isinstance(_raw(data, loc), str):
+            # A duration or a size written with its unit: its bound in the same words.
+            bound = next(iter(error.get("ctx", {}).values()), None)
+            if isinstance(bound, int | float):
+                raw = _raw(data, loc)
+                message = f"{_BOUNDS[error['type']]} {_in_words(raw, bound)} (given {raw!r})"
+        found.setdefault(key, (line or 0, f"{where}: {key}: {message}"))
+    return [problem for _, problem in sorted(found.values(), key=lambda found: found[0])]
+
+
 def parse_config(text: str, file: Path | None = None) -> Config:
     """Validate TOML text as a config; see :func:`load_config`."""
     name = str(file) if file else "<config>"
@@ -190,23 +223,7 @@ def parse_config(text: str, file: Path | None = None) -> Config:
     try:
         config = Config.model_validate({**data, "path": file.resolve() if file else None})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(error["loc"])
-        key = ".".join(str(part) for part in loc) or "(top level)"
-        line = _locate(text, loc)
-        where = f"{name}:{line}" if line else name
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key" + _did_you_mean(loc)
-        elif error["type"] in _BOUNDS and isinstance(_raw(data, loc), str):
-            # A duration or a size written with its unit: its bound in the same words.
-            bound = next(iter(error.get("ctx", {}).values()), None)
-            if isinstance(bound, int | float):
-                raw = _raw(data, loc)
-                message = f"{_BOUNDS[error['type']]} {_in_words(raw, bound)} (given {raw!r})"
-        more = len(exc.errors()) - 1
-        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-        raise ConfigError(f"{where}: {key}: {message}{suffix}") from None
+        raise ConfigError("\n".join(_problems(exc, data, text, name))) from None
     named: tuple[tuple[str, list[Any]], ...] = (
         ("outlets", config.outlets),
         ("watches", config.watches),

@@ -54,6 +54,15 @@ class CrawlSummary:
         return out
 
     @property
+    def notes(self) -> dict[str, int]:
+        """Stored pages with something to say of them (``listing_date_kept``), by what."""
+        return {
+            key.removeprefix("wirewatch/note/"): int(value)
+            for key, value in self.stats.items()
+            if key.startswith("wirewatch/note/")
+        }
+
+    @property
     def errors(self) -> int:
         return error_count(self.stats)
 

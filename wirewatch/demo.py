@@ -9,6 +9,7 @@ over ``$WIREWATCH_SMTP_URL``).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ import click
 from storage.alerts import alert_titles
 from storage.articles import articles_by_date
 from storage.db import open_db
+from wirewatch import shell
 from wirewatch.localsite import serve_folder
 
 #: The fixture outlets, found the same way from a checkout and from an installed package.
@@ -101,23 +103,32 @@ def fixture_config(base: str, database: str | Path, crawl_extra: str = "") -> st
     return CONFIG.format(base=base, database=database, crawl_extra=crawl_extra)
 
 
+#: What a demo writes in its folder, removed by the next run there so that it starts afresh.
+DEMO_FILES = ("demo.db", "demo.db-wal", "demo.db-shm", "demo.db.monitor", "wirewatch.toml")
+
+
 def run_demo(folder: Path | None = None) -> None:
-    """Run the tour in ``folder`` (a temporary one by default)."""
+    """Run the tour in ``folder`` (a temporary one by default). A folder that holds an earlier
+    demo's files gets a fresh start: its database and emails are removed first, and it says so.
+    """
     if not FIXTURES.is_dir():
         raise click.ClickException(
             f"the fixture pages are not at {FIXTURES}: run from the repository"
         )
     with tempfile.TemporaryDirectory(prefix="wirewatch-demo-") as scratch:
-        work = folder or Path(scratch)
+        # Absolute, so the config's database is the one listed whatever the working folder.
+        work = (folder or Path(scratch)).absolute()
         work.mkdir(parents=True, exist_ok=True)
+        _start_afresh(work)
+        database = work / "demo.db"
         with serve_folder(FIXTURES) as base:
             config = work / "wirewatch.toml"
-            config.write_text(fixture_config(base, work / "demo.db") + WATCHES, encoding="utf-8")
+            config.write_text(fixture_config(base, database) + WATCHES, encoding="utf-8")
             click.secho(f"Serving the fixture outlets at {base}; config in {config}\n", bold=True)
             command = [sys.executable, "-m", "wirewatch", "--config", str(config), "crawl"]
             click.secho("$ wirewatch crawl", bold=True)
             subprocess.run(command, check=False)
-        db = open_db(work / "demo.db")
+        db = open_db(database)
         click.secho("\nStored articles:", bold=True)
         for row in articles_by_date(db):
             first = row["text"].split("\n", 1)[0]
@@ -132,8 +143,21 @@ def run_demo(folder: Path | None = None) -> None:
         notify = [sys.executable, "-m", "wirewatch", "--config", str(config), "notify"]
         subprocess.run(notify, check=False)
         if folder:
+            wirewatch = shell.command()
             click.echo(f"\nThe demo's files are in {work}; look at them with:")
-            click.echo(f"  wirewatch --config {config} status")
-            click.echo(f"  wirewatch --config {config} search S-400")
-            click.echo(f"  wirewatch --config {config} browse")
+            click.echo(f"  {wirewatch} --config {config} status")
+            click.echo(f"  {wirewatch} --config {config} search S-400")
+            click.echo(f"  {wirewatch} --config {config} browse")
             click.echo(f"  ls {work / 'maildir' / 'new'}    # the alert emails")
+
+
+def _start_afresh(work: Path) -> None:
+    """Remove an earlier demo's database and emails from ``work``, saying so."""
+    found = [work / name for name in DEMO_FILES if (work / name).exists()]
+    maildir = work / "maildir"
+    if not found and not maildir.exists():
+        return
+    for file in found:
+        file.unlink()
+    shutil.rmtree(maildir, ignore_errors=True)
+    click.echo(f"Starting afresh: removed the previous demo's database and emails in {work}\n")

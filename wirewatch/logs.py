@@ -36,6 +36,7 @@ def setup_logging(level: int, log_format: str = "text", verbose: int = 0) -> Non
     """Configure the root logger once; the level holds where Scrapy resets the root logger.
     Without ``verbose``, libraries say only their warnings: wirewatch's own lines are the log."""
     logging.basicConfig(level=level, format=TEXT_FORMAT)
+    logging.root.setLevel(level)  # again, for an option given after the command
     for name in THIRD_PARTY:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
     # Apprise warns of each failed delivery; the outbox logs it once, with the message and the

@@ -21,6 +21,7 @@ from xml.sax.saxutils import quoteattr
 import tomlkit
 from lxml import etree
 
+from alerts.scripts import script
 from core.errors import ConfigError, WirewatchError
 from core.files import replace_file
 from crawler.config import OUTLET_NAME, OutletConfig
@@ -61,20 +62,55 @@ class Plan:
         return table
 
 
-def name_for(url: str, taken: Iterable[str]) -> str:
-    """An outlet name from a site's address (``www.tehrantimes.com`` gives ``tehrantimes``),
-    with ``-2``, ``-3``... when it is taken."""
+def name_for(url: str, taken: Iterable[str], titles: Iterable[str] = ()) -> str:
+    """An outlet name: from what the outlet calls itself (its feed's title, else its page's
+    site name: "Gulf Wire" gives ``gulf-wire``), else from the site's address
+    (``www.tehrantimes.com`` gives ``tehrantimes``); with ``-2``, ``-3``... when it is taken."""
     host = (urlsplit(url).hostname or "").lower()
     if is_private_address(host) or re.fullmatch(r"[\d.:]+", host):
-        base = host
+        domain = host
     else:
-        base = registrable_domain(url).split(".")[0] or host
-    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-._") or "outlet"
+        domain = registrable_domain(url).split(".")[0] or host
+    base = next(
+        (slug for title in titles if (slug := title_slug(title, domain))),
+        re.sub(r"[^A-Za-z0-9_.-]+", "-", domain).strip("-._") or "outlet",
+    )
     taken = set(taken)
     name, number = base, 2
     while name in taken:
         name, number = f"{base}-{number}", number + 1
     return name
+
+
+#: What separates a site's name from the rest of a title: "Tehran Times - Latest news".
+_TITLE_PARTS = re.compile(r"\s+[-|–—:·•»]+\s+")
+#: Most characters of a name made from a title.
+NAME_CHARS = 40
+
+
+def title_slug(title: str, domain: str = "") -> str:
+    """A name from a title, lower case, words joined by dashes, in Latin letters (anyascii
+    reads Cyrillic and Greek). Of a title in parts ("World news | The Guardian"), the part that
+    spells the site's ``domain`` (``theguardian``), else the first; "" when nothing is left,
+    or when the title is in another script: Arabic and Persian read in Latin are consonant
+    skeletons (ایرنا gives "yrn"), and the domain (``irna``) names the outlet better."""
+    words = re.findall(r"[^\W\d_]+", title)
+    if any(script(word) not in ("latin", "cyrillic_greek", "mixed") for word in words):
+        return ""
+    parts = [part for part in _TITLE_PARTS.split(title) if part.strip()] or [title]
+    slugs = [_slug(part) for part in parts]
+    flat = domain.replace("-", "").lower()
+    chosen = next((slug for slug in slugs if flat and slug.replace("-", "") == flat), None)
+    slug = chosen or next((slug for slug in slugs if slug), "")
+    if len(slug) > NAME_CHARS:
+        slug = slug[:NAME_CHARS].rsplit("-", 1)[0]
+    return slug
+
+
+def _slug(text: str) -> str:
+    from anyascii import anyascii
+
+    return re.sub(r"[^a-z0-9]+", "-", anyascii(text).lower()).strip("-")
 
 
 def plan_outlet(
@@ -113,7 +149,7 @@ def plan_outlet(
                     f"{source.url} is configured already, in outlet {outlet.name!r}"
                 )
     taken = [outlet.name for outlet in config.outlets if not _placeholder(outlet)]
-    plan = Plan(name or name_for(finding.url, taken), finding)
+    plan = Plan(name or name_for(finding.url, taken, finding.titles), finding)
     newest = finding.newest_entries(1)
     if sample and newest:
         plan.sample = _sample(newest[0].url, fetch, finding.robots, config)

@@ -1,8 +1,9 @@
 """Progress of long work: a bar with rate and ETA on a terminal, plain log lines elsewhere.
 
-On a terminal (stdout and stderr both), a tqdm bar on stderr. Otherwise (a pipe, a log file,
-cron), a log line at most every ``every`` seconds and one at the end. ``enabled=False``
-(``--json``) says nothing.
+Work done within ``LONG`` seconds says nothing. On a terminal (stdout and stderr both), a tqdm
+bar on stderr, drawn once the work has lasted ``LONG``. Otherwise (a pipe, a log file, cron),
+an INFO log line (shown with ``-v``) at most every ``every`` seconds and one at the end.
+``enabled=False`` (``--json``) says nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import TextIO
 from tqdm import tqdm
 
 logger = logging.getLogger("wirewatch.progress")
+#: Seconds of work before any progress is shown.
+LONG = 1.0
 
 
 class Progress:
@@ -47,7 +50,11 @@ class Progress:
         self.done += count
         if self.tty and self.bar is None:
             self.bar = tqdm(
-                total=self.total, desc=self.label, unit=f" {self.unit}", file=self.stream
+                total=self.total,
+                desc=self.label,
+                unit=f" {self.unit}",
+                file=self.stream,
+                delay=max(0.0, LONG - (time.monotonic() - self.started)),
             )
             self.bar.update(self.done - count)
         if self.bar is not None:
@@ -63,7 +70,7 @@ class Progress:
         eta = ""
         if self.total and rate > 0 and self.done < self.total:
             eta = f", about {(self.total - self.done) / rate:.0f}s left"
-        logger.warning(
+        logger.info(
             "%(label)s: %(done)d%(of)s %(unit)s, %(rate).1f %(unit)s/s%(eta)s",
             {
                 "label": self.label,
@@ -78,7 +85,7 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        elif self.enabled and self.done:
+        elif self.enabled and self.done and time.monotonic() - self.started >= LONG:
             self._log()
 
     def __enter__(self) -> Progress:

@@ -152,12 +152,95 @@ async def article_page(datasette: Any, request: Any) -> Response:
             alert["terms"] = json.loads(alert["terms"] or "[]")
             alert["snippets"] = json.loads(alert["snippets"] or "[]")
         others = [a for a in story["articles"] if a["id"] != article_id]
-        return {"story": story, "article": article, "others": others, "alerts": alerts}
+        queries = {row["name"]: row["query"] for row in _watches(db)}
+        fired = [alert["watch"] for alert in alerts]
+        paragraphs, jumps = highlighted(article, [(w, queries[w]) for w in fired if w in queries])
+        return {
+            "story": story,
+            "article": article,
+            "others": others,
+            "alerts": alerts,
+            "paragraphs": paragraphs,
+            "jumps": jumps,
+        }
 
     context = await _read(datasette, read)
     if context is None:
         raise NotFound(f"No article {article_id}")
     return await _page(datasette, request, "wirewatch_article.html", context)
+
+
+#: One paragraph of an article as pieces: text, and the id of its mark (None: not marked).
+Piece = tuple[str, str | None]
+
+
+def highlighted(
+    article: dict[str, Any], watches: list[tuple[str, str]]
+) -> tuple[list[list[Piece]], list[dict[str, Any]]]:
+    """The article's text as paragraphs with every term of the ``watches`` (name, query) that
+    fired on it marked, and for each watch its terms with the ids of their marks, in text
+    order, for the jumps above the text. A watch whose query no longer parses marks nothing."""
+    from alerts.query import Document, QueryError, display_text, offsets, parse_query
+    from alerts.watches import marks
+    from extractors.urls import host_of
+
+    display = display_text(None, article["text"] or "")
+    doc = Document.of(
+        None, article["text"] or "", article["outlet"] or "", host_of(article["url"] or ""),
+        article["language"] or "",
+    )  # fmt: skip
+    where = offsets(display)
+    found: list[tuple[int, int, str]] = []
+    jumps: list[dict[str, Any]] = []
+    for name, query in dict.fromkeys(watches):
+        try:
+            node = parse_query(query)
+        except QueryError:
+            continue
+        terms: dict[str, list[tuple[int, int]]] = {}
+        for start, end, term in marks(node, doc, display, where):
+            terms.setdefault(term, []).append((start, end))
+        if terms:
+            jumps.append({"watch": name, "terms": terms})
+            found += [(start, end, name) for spans in terms.values() for start, end in spans]
+    ids: dict[tuple[int, int], str] = {}
+    cursor = -1
+    for start, end, _ in sorted(found):
+        if start >= cursor:  # two watches' marks overlapping: one mark
+            ids[(start, end)] = f"hit-{len(ids) + 1}"
+            cursor = end
+    for jump in jumps:
+        jump["terms"] = [
+            (term, [ids[span] for span in spans if span in ids])
+            for term, spans in jump["terms"].items()
+        ]
+    return _paragraphs(display, ids), jumps
+
+
+def _paragraphs(display: str, ids: dict[tuple[int, int], str]) -> list[list[Piece]]:
+    """``display`` cut into its non-blank lines, each as pieces, the marks in ``ids``."""
+    paragraphs: list[list[Piece]] = []
+    spans = sorted(ids)
+    at = 0
+    position = 0
+    for line in display.split("\n"):
+        end = position + len(line)
+        pieces: list[Piece] = []
+        cursor = position
+        while at < len(spans) and spans[at][0] < end:
+            start, stop = spans[at]
+            stop = min(stop, end)  # a mark never crosses a line
+            if start > cursor:
+                pieces.append((display[cursor:start], None))
+            pieces.append((display[max(start, cursor) : stop], ids[spans[at]]))
+            cursor = stop
+            at += 1
+        if cursor < end:
+            pieces.append((display[cursor:end], None))
+        if line.strip():
+            paragraphs.append(pieces)
+        position = end + 1
+    return paragraphs
 
 
 async def search_page(datasette: Any, request: Any) -> Response:

@@ -7,10 +7,12 @@ re-check window) are not downloaded. Outcomes are counted in the crawl stats:
 
 - ``wirewatch/discover/<entries|too_old|known|off_domain|private|over_limit|ignored|failed>``
 - ``wirewatch/extract/<ok|reason>`` with the reasons of ``extractors.article``,
-  ``wirewatch/extract/too_old`` (the page and its listing date it before max_age) and
-  ``wirewatch/extract/listing_date_kept`` (only the page does: the listing's date is kept), and
+  ``wirewatch/extract/too_old`` (the page and its listing date it before max_age),
   ``wirewatch/time/extract_seconds``, the time spent extracting; ``wirewatch/salvaged``, pages
   on which extraction raised (a bug) that were kept with their bare text
+- ``wirewatch/note/<what>``: stored pages with something to say of them, not skips:
+  ``listing_date_kept`` (the page dates it before max_age, its listing within: the listing's
+  date is kept)
 - ``wirewatch/fetch/<http_NNN|too_large|too_many_redirects|timeout|error type>``
 - ``wirewatch/sources/<total|failed|not_modified|validators_untrusted>`` (conditional GET:
   ``storage.sources``) and ``wirewatch/problems``, what kept the run from reading
@@ -301,7 +303,7 @@ class OutletSpider(scrapy.Spider):
                 # The listing dates it within max_age and the page does not: the page's date is
                 # the guess (a year in the headline or the URL), the listing's the outlet's
                 # own statement. Dropping it, or storing it too old to alert, would lose it.
-                self._count("extract/listing_date_kept")
+                self._count("note/listing_date_kept")
                 logger.info(
                     "%(url)s: the page dates it %(page)s, its listing %(listed)s: the listing's "
                     "date is kept",
