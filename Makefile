@@ -14,6 +14,11 @@ BROWSE_STAMP := $(VENV)/.installed-browse-$(shell cat pyproject.toml requirement
 .PHONY: install install-test install-browse run browse test browser redis demo check lint bench lock clean
 
 PIP_STAMP := $(VENV)/.installed-pip-$(shell cat requirements-pip.lock | cksum | cut -d' ' -f1)
+# wirewatch itself, editable. setuptools warns on every editable install of a project whose
+# packages sit at its root ("be careful with folders in your working directory with the same
+# name as your package"): here those folders are the project, so the banner only alarms.
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install \
+	--quiet --no-deps -e .
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,20 +33,20 @@ $(PIP_STAMP): requirements-pip.lock | $(VENV)/bin/python
 # pip installs the exact locked versions, each checked against its hash; then wirewatch itself.
 $(RUN_STAMP): pyproject.toml requirements.lock $(PIP_STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(EDITABLE)
 	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-test-*
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): pyproject.toml requirements-test.lock $(PIP_STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-test.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(EDITABLE)
 	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-test-*
 	touch $(TEST_STAMP) $(RUN_STAMP)
 
 # The running install and the browse extra (Datasette and its plugins), from their own lock.
 $(BROWSE_STAMP): pyproject.toml requirements-browse.lock $(PIP_STAMP)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-browse.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(EDITABLE)
 	rm -f $(VENV)/.installed-run-* $(VENV)/.installed-browse-*
 	touch $(BROWSE_STAMP) $(RUN_STAMP)
 
