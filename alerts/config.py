@@ -164,6 +164,11 @@ class HealthConfig(Section):
     extraction_ok: Number = Field(default=0.5, gt=0, le=1)
     extraction_min_pages: Count = Field(default=3, ge=1)
     feed_errors: Count = Field(default=3, ge=1)
+    #: An outlet silent for this many times its usual longest wait between articles is
+    #: reported as gone quiet (``alerts.health.gone_quiet``); 0 turns it off.
+    quiet_factor: Number = Field(default=3, ge=0, le=1000)
+    #: ... and never sooner than this.
+    quiet_after: Interval = 86400.0
 
 
 class AlertSettings(Protocol):

@@ -11,7 +11,10 @@ After every run the monitor compares the outlet's latest runs with the threshold
 * ``feed_errors`` runs in a row that could not read the outlet: a feed, sitemap or section
   page unreachable (DNS, refused, TLS, timeout, an HTTP error), not a feed or sitemap, a feed
   with no items, robots.txt unreachable or forbidding every article, most links off the
-  outlet's domains (``crawler.problems`` names them in the run's stats).
+  outlet's domains (``crawler.problems`` names them in the run's stats);
+* gone quiet: its runs finish, but it has brought no new article for far longer than its own
+  rhythm allows (:func:`gone_quiet`): a feed that still answers while the outlet publishes
+  elsewhere, a frozen CMS, a feed URL that now serves an old copy.
 
 An outlet turns unhealthy when one of them holds and healthy again when none does. Each turn is
 one row in ``outlet_health`` and one email to ``[email] operator``, queued in the outbox as
@@ -21,6 +24,7 @@ when it recovers, never one per run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -31,7 +35,8 @@ from sqlite_utils import Database
 
 from alerts.config import AlertSettings, HealthConfig
 from alerts.outbox import operator_notice
-from extractors.dates import isoformat
+from extractors.dates import isoformat, parse_date
+from storage.articles import recent_dates
 from storage.db import write_transaction
 from storage.health import record_health
 from storage.runs import recent_runs, run_problems
@@ -41,6 +46,13 @@ logger = logging.getLogger(__name__)
 HEALTHY, UNHEALTHY = "healthy", "unhealthy"
 #: Runs read back to find whether a now quiet outlet used to bring articles.
 HISTORY = 50
+#: Articles whose dates give an outlet's rhythm, and the fewest that give one.
+RHYTHM = 30
+RHYTHM_MIN = 10
+#: Seconds within which articles came together; waits between such arrivals (at least
+#: RHYTHM_WAITS of them) give the rhythm.
+BURST = 3600
+RHYTHM_WAITS = 5
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,55 @@ def check_outlet(
     """Judge ``outlet`` on its runs; record and announce a change of state. None if unchanged."""
     runs = recent_runs(db, outlet, HISTORY)
     found = problems(runs, config.health)
+    if runs and runs[0]["status"] == "finished":  # failing runs are told as such, above
+        quiet = gone_quiet(
+            recent_dates(db, outlet, RHYTHM), now or datetime.now(UTC), config.health
+        )
+        found += [quiet] if quiet else []
     return _judge(db, config, outlet, UNHEALTHY if found else HEALTHY, "; ".join(found), now)
+
+
+def gone_quiet(
+    dates: list[tuple[str | None, str]], now: datetime, rules: HealthConfig
+) -> str | None:
+    """Why an outlet has gone quiet, or None: no new article since its newest was first seen
+    for longer than ``quiet_factor`` times its usual longest wait (the 90th percentile of the
+    waits between its last articles' publication dates, or first-seen times where fewer than
+    ``RHYTHM_MIN`` are dated), and at least ``quiet_after``. ``dates`` is
+    ``(published, first_seen)``, newest first. An outlet with fewer than ``RHYTHM_MIN``
+    articles, or fewer than ``RHYTHM_WAITS`` waits longer than ``BURST`` between them (its
+    articles came at once, in a first crawl), has no rhythm yet."""
+    if not rules.quiet_factor or len(dates) < RHYTHM_MIN:
+        return None
+    seen = [moment for _, stamp in dates if (moment := parse_date(stamp))]
+    published = [moment for stamp, _ in dates if (moment := parse_date(stamp)) and moment <= now]
+    times = sorted(published if len(published) >= RHYTHM_MIN else seen)
+    # Articles within BURST of each other came together (a first crawl, a busy hour): the
+    # waits are between such arrivals.
+    waits = sorted(
+        wait for a, b in itertools.pairwise(times) if (wait := (b - a).total_seconds()) > BURST
+    )
+    if not seen or len(waits) < RHYTHM_WAITS:
+        return None
+    usual = waits[int(0.9 * (len(waits) - 1))]
+    limit = max(rules.quiet_factor * usual, rules.quiet_after)
+    silence = (now - max(seen)).total_seconds()
+    if silence <= limit:
+        return None
+    return (
+        f"gone quiet: no new article for {_span(silence)}, where it has waited at most "
+        f"{_span(usual)} between articles 9 times in 10 (its last {len(times)}); told past "
+        f"{_span(limit)}"
+    )
+
+
+def _span(seconds: float) -> str:
+    """A duration for people: "6.2 days", "5.5 hours", "40 minutes"."""
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(seconds, 60) / 60:.0f} minutes"
 
 
 def quarantine(

@@ -442,6 +442,18 @@ def new_articles(db: Database, outlet: str, since: str) -> tuple[int, int]:
     return int(new), int(doubtful)
 
 
+def recent_dates(db: Database, outlet: str, limit: int) -> list[tuple[str | None, str]]:
+    """``(published, first_seen)`` of the outlet's ``limit`` articles seen last, newest first."""
+    return [
+        (row[0], row[1])
+        for row in db.execute(
+            "select published, first_seen from articles where outlet = ? "
+            "order by first_seen desc limit ?",
+            [outlet, limit],
+        )
+    ]
+
+
 def articles_by_date(db: Database) -> list[dict]:
     """Every article (id, outlet, title, published, url, size, text), by published date."""
     return list(
