@@ -64,6 +64,8 @@ DOWNLOADER_MIDDLEWARES = {
     # robots.txt failures in one line, not a traceback (crawler/robots.py).
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.RobotsTxtMiddleware": 100,
+    # After Scrapy's DownloadTimeoutMiddleware (350): no download outlives the run's deadline.
+    "crawler.deadline.Deadline": 360,
 }
 ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 300}
 EXTENSIONS = {"crawler.runs.CrawlRunRecorder": 500}
