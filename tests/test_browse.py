@@ -378,6 +378,10 @@ def test_browser_search_and_the_command_line_agree(server, archive):
     assert shown
     bad = fetch(f"{server}/-/wirewatch/search?q=%28S-400").decode()
     assert "Bad query" in bad and "never closed" in bad
+    # A hostile query, 5,000 parentheses deep, is a message too (#31), not an HTTP 500.
+    deep = urllib.parse.quote("(" * 5000 + "S-400" + ")" * 5000)
+    refused = fetch(f"{server}/-/wirewatch/search?q={deep}").decode()
+    assert "Bad query" in refused and "nested" in refused
 
 
 def test_the_browser_serves_each_watch_as_atom(server):
