@@ -82,6 +82,7 @@ def test_new_items_come_before_rechecks_and_the_backlog_drains_run_by_run(tmp_pa
     db, config = capped(tmp_path, outlet)
     stored: list[int] = []
     backlogs: list[int] = []
+    order: list[set[str]] = []
     for _ in range(ITEMS // 5):
         Outlet.hits.clear()
         result = wirewatch("--config", str(config), "crawl")
@@ -90,11 +91,15 @@ def test_new_items_come_before_rechecks_and_the_backlog_drains_run_by_run(tmp_pa
         # while new ones wait (the re-checks get only what max_pages leaves).
         fetched = [hit for hit in Outlet.hits if hit.startswith("/story/")]
         assert len(fetched) == 5, fetched
+        order.append(set(fetched))
         with sqlite3.connect(db) as conn:
             stored.append(conn.execute("select count(*) from articles").fetchone()[0])
         status = json.loads(wirewatch("--config", str(config), "status", "--json").stdout)
         backlogs.append(status["outlets"][0]["backlog"])
     assert stored == [5, 10, 15, 20, 25, 30]
+    # The oldest listed first (story 29 is the oldest), so the feed never drops one unread.
+    assert order[0] == {f"/story/{n}" for n in range(25, 30)}
+    assert order[-1] == {f"/story/{n}" for n in range(5)}
     assert backlogs == [25, 20, 15, 10, 5, 0]
     # The backlog gone, the feed is polled conditionally again: a 304, nothing fetched.
     Outlet.hits.clear()

@@ -61,8 +61,8 @@ from extractors.urls import host_of, in_domains, private_target
 logger = logging.getLogger(__name__)
 
 MAX_SITEMAP_DEPTH = 3
-#: Sorts undated entries after dated ones (feeds list the newest first anyway).
-_UNDATED = datetime(1, 1, 1, tzinfo=UTC)
+#: A date to sort by that no entry has (for the type checker: dated entries have theirs).
+NEVER = datetime(1, 1, 1, tzinfo=UTC)
 
 
 class OutletSpider(scrapy.Spider):
@@ -337,8 +337,11 @@ class OutletSpider(scrapy.Spider):
         names its ``allow_domains``."""
         self._count("discover/entries", len(entries))
         entries = [e for e in entries if self._safe(e.url)]
-        # The newest first, so that a cut at max_pages keeps what is news.
-        entries = sorted(entries, key=lambda e: e.published or _UNDATED, reverse=True)
+        # The oldest listed first: a cut at max_pages leaves for the next run the items a
+        # feed keeps listing longest (it drops its oldest first), so none falls off the list
+        # before it is fetched. Undated ones after, from the bottom of the list up.
+        dated = sorted((e for e in entries if e.published), key=lambda e: e.published or NEVER)
+        entries = dated + [e for e in reversed(entries) if not e.published]
         cutoff = isoformat(datetime.now(UTC) - timedelta(seconds=self.recheck))
         fresh: list[scrapy.Request] = []
         for entry in entries:
