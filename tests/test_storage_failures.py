@@ -1,7 +1,8 @@
 """Storage failures are loud (#31): a database locked by another process past busy_timeout, at
-the start of a crawl or in its middle, ends the run as failed with the reason in words, exit 1;
-nothing stored is lost, and the next run stores the rest. A real SQLite file held by a real
-second process; the fixture outlets on 127.0.0.1."""
+the start of a crawl or in its middle, or a disk that fills up during a crawl, ends the run as
+failed with the reason in words, exit 1; nothing stored is lost, and the next run stores the
+rest. A real SQLite file held by a real second process, a real 3 MB tmpfs; outlets on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from storage.db import open_db
 from tests.support.site import SITE, outlets_config, wirewatch
@@ -115,3 +119,83 @@ def test_a_lock_taken_in_the_middle_of_a_crawl_stops_it_and_the_next_run_stores_
     assert "Traceback" not in result.stderr
     assert again.returncode == 0, again.stderr
     assert first == 1 and stored(db) == 2  # nothing lost: the next run stored the rest
+
+
+# -- a real full disk: a 3 MB tmpfs -----------------------------------------------------------
+
+
+def many_articles(folder: Path, count: int = 70) -> None:
+    """An outlet of ``count`` long, distinct articles listed by one feed (about 40 kB each,
+    with its full-text index: more than 3 MB in all)."""
+    import random
+    from datetime import UTC, datetime
+    from email.utils import format_datetime
+
+    rng = random.Random(31)
+    words = [f"w{n}" for n in range(5000)]
+    folder.mkdir()
+    now = format_datetime(datetime.now(UTC))
+    items = []
+    for n in range(count):
+        paragraphs = "".join(
+            f"<p>{' '.join(rng.choice(words) for _ in range(120))}.</p>" for _ in range(40)
+        )
+        (folder / f"story-{n}.html").write_text(
+            f"<html><head><title>Story {n} of many</title></head><body><article>"
+            f"<h1>Story {n} of many</h1>{paragraphs}</article></body></html>",
+            encoding="utf-8",
+        )
+        items.append(f"<item><title>Story {n}</title><link>{{{{base}}}}/story-{n}.html</link>"
+                     f"<pubDate>{now}</pubDate></item>")  # fmt: skip
+    (folder / "feed.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Many</title>{"".join(items)}'
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs (needs root and mount rights; skipped, saying why, without them)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or 'not root'}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_ends_the_run_as_failed_in_words_and_the_rest_is_stored_later(
+    tmp_path, small_disk
+):
+    many_articles(tmp_path / "site")
+    db = small_disk / "w.db"
+    config = tmp_path / "wirewatch.toml"
+    with serve_folder(tmp_path / "site") as base:
+        config.write_text(
+            f'[storage]\ndatabase = "{db}"\n[crawl]\ndelay = "0s"\nautothrottle = false\n'
+            f'[[outlets]]\nname = "many"\nfeeds = ["{base}/feed.xml"]\n'
+        )
+        full = wirewatch("--config", str(config), "crawl")
+        assert full.returncode == 1, full.stdout + full.stderr
+        assert "storage failed" in full.stderr and "disk is full" in full.stderr, full.stderr
+        assert "Traceback" not in full.stderr
+        with sqlite3.connect(db) as conn:
+            kept = conn.execute("select count(*) from articles").fetchone()[0]
+            statuses = [row[0] for row in conn.execute("select status from crawl_runs")]
+        assert 0 < kept < 70, kept
+        assert "running" not in statuses, statuses  # the run's row is closed, as failed
+        status = wirewatch("--config", str(config), "status")
+        assert "disk is full" in status.stdout, status.stdout
+        # Space comes back: the next run stores the rest, and nothing stored is lost.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        again = wirewatch("--config", str(config), "crawl")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert stored(db) == 70
