@@ -197,5 +197,18 @@ def test_a_full_disk_ends_the_run_as_failed_in_words_and_the_rest_is_stored_late
         # Space comes back: the next run stores the rest, and nothing stored is lost.
         subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
         again = wirewatch("--config", str(config), "crawl")
+        # The same files on a read-only file system (root writes any file, so a read-only
+        # bind mount is how that mistake looks here): refused before anything is crawled.
+        view = tmp_path / "read-only"
+        view.mkdir()
+        subprocess.run(["mount", "--bind", str(small_disk), str(view)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+            frozen = wirewatch("--config", str(config), "--db", str(view / "w.db"), "crawl")
+        finally:
+            subprocess.run(["umount", "-l", str(view)], check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     assert stored(db) == 70
+    assert frozen.returncode == 1, frozen.stdout + frozen.stderr
+    assert "storage failed" in frozen.stderr and "read-only" in frozen.stderr, frozen.stderr
+    assert "Traceback" not in frozen.stderr
