@@ -212,3 +212,25 @@ def test_a_full_disk_ends_the_run_as_failed_in_words_and_the_rest_is_stored_late
     assert frozen.returncode == 1, frozen.stdout + frozen.stderr
     assert "storage failed" in frozen.stderr and "read-only" in frozen.stderr, frozen.stderr
     assert "Traceback" not in frozen.stderr
+
+
+def test_a_crawl_closes_the_runs_a_killed_crawl_left_open(tmp_path):
+    from storage.runs import start_run
+
+    with serve_folder(SITE) as base:
+        db, config = configured(tmp_path, base)
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        conn = open_db(db)
+        run_id = start_run(conn, "presstv")
+        conn.execute("update crawl_runs set pid = ? where id = ?", [gone.pid, run_id])
+        conn.conn.commit()
+        conn.close()
+        result = wirewatch("--config", str(config), "crawl", "presstv")
+    assert result.returncode == 0, result.stderr
+    assert "1 crawl run(s) left open by a dead process marked killed" in result.stderr
+    with sqlite3.connect(db) as conn:
+        status, reason = conn.execute(
+            "select status, reason from crawl_runs where id = ?", [run_id]
+        ).fetchone()
+    assert (status, reason) == ("killed", "process ended without closing its run")

@@ -74,6 +74,22 @@ def _unwritable(ctx: _Context) -> str | None:
     return None
 
 
+def _close_abandoned(ctx: _Context) -> None:
+    """Close the runs a dead process left ``running`` (a crawl killed with SIGKILL), as the
+    monitor does at its start, so that no run row stays open without a monitor."""
+    from storage.runs import close_abandoned
+
+    db = ctx.open_db()
+    try:
+        closed = close_abandoned(db)
+    finally:
+        db.close()
+    if closed:
+        logger.warning(
+            "%(count)d crawl run(s) left open by a dead process marked killed", {"count": closed}
+        )
+
+
 def _fold_archive(db: Any) -> None:
     """Once, for an archive of an earlier version: the matching form of its articles in other
     scripts, which the full-text index of search and backfill reads (#29)."""
@@ -359,6 +375,7 @@ def crawl(ctx: _Context, outlets: tuple[str, ...], as_json: bool, deliver: bool)
     if unwritable:
         click.echo(f"error: storage failed: {unwritable}; no outlet was crawled", err=True)
         sys.exit(1)
+    _close_abandoned(ctx)
     summaries = run_crawls(names, config, ctx.config_file, ctx.db_path, level)
     rows: list[dict[str, Any]] = [
         {
