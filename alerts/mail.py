@@ -42,6 +42,10 @@ _templates.filters["plain"] = lambda snippet: snippet_text(snippet, "*", "*")
 _SPACE = re.compile(r"\s+")
 
 
+#: Control characters (C0, DEL, C1): never in an SMTP URL, a log line or a stored error.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
     """``text`` made safe for a header: control and line-break characters become spaces."""
     cleaned = "".join(
@@ -242,6 +246,11 @@ class SmtpSettings:
         Raises:
             WirewatchError: Not such a URL; the message never repeats the password.
         """
+        if _CONTROL.search(url.strip()):
+            raise WirewatchError(
+                f"${SMTP_URL} holds a control character (a line break, a tab): write it on one "
+                "line, with %-escapes where the password needs them"
+            )
         parts = urlsplit(url.strip())
         try:
             port = parts.port
@@ -254,12 +263,21 @@ class SmtpSettings:
                 f"got {shown}…"
             )
         tls = parts.scheme == "smtps"
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        host = unquote(parts.hostname)
+        for part, value in (("host", host), ("user name", username), ("password", password)):
+            if value and _CONTROL.search(value):
+                raise WirewatchError(
+                    f"the {part} of ${SMTP_URL} decodes to a control character (%0d, %0a, ...):"
+                    " an SMTP server would read it as a new command; remove it"
+                )
         return cls(
-            host=parts.hostname,
+            host=host,
             port=port or (465 if tls else 25),
             tls=tls,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            username=username,
+            password=password,
         )
 
     def describe(self) -> str:

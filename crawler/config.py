@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from alerts.config import WatchConfig
 from core.fields import Bytes, Count, Flag, Interval, Seconds, Section
-from extractors.urls import registrable_domain
+from extractors.urls import Origin, origin, registrable_domain
 from storage.config import StorageConfig
 
 OUTLET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -120,6 +120,12 @@ class OutletConfig(Section):
         return [*self.feeds, *self.sitemaps, *self.start_urls]
 
     @property
+    def origins(self) -> frozenset[Origin]:
+        """The origins (scheme, host, port) of this outlet's sources: the only private
+        addresses it may reach."""
+        return frozenset(found for url in self.sources if (found := origin(url)))
+
+    @property
     def domains(self) -> list[str]:
         """The domains this outlet's articles live on: ``allow_domains``, else the registrable
         domains of its sources (``feeds.bbci.co.uk`` gives ``bbci.co.uk``). The crawler adds
@@ -129,14 +135,12 @@ class OutletConfig(Section):
         return sorted({registrable_domain(u) for u in self.sources} - {""})
 
 
-def trusted_hosts(outlets: Iterable[OutletConfig]) -> list[str]:
-    """The hosts an operator named: every outlet's source hosts and its ``allow_domains``. They
-    may be at private addresses (an outlet pointed at an intranet); nothing else may."""
-    found: set[str] = set()
-    for outlet in outlets:
-        found.update((urlsplit(url).hostname or "").lower() for url in outlet.sources)
-        found.update(domain.lower() for domain in outlet.allow_domains)
-    return sorted(found - {""})
+def source_hosts(outlets: Iterable[OutletConfig]) -> list[str]:
+    """The hosts of every outlet's sources, as :func:`extractors.urls.normal_host` writes them:
+    the names the process's resolver lets resolve to a private address (an outlet pointed at
+    an intranet). Which outlet may reach which of them is its own sources' origins alone
+    (``OutletConfig.origins``, checked by ``crawler.guard.AddressGuard``)."""
+    return sorted({origin[1] for outlet in outlets for origin in outlet.origins})
 
 
 class CrawlerConfig(Protocol):

@@ -14,7 +14,7 @@ from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.misc import load_object
 
 from crawler.config import CrawlerConfig as Config
-from crawler.config import trusted_hosts
+from crawler.config import source_hosts
 
 #: What loads the config when no application handed it over (``scrapy crawl outlet`` alone): a
 #: dotted path, resolved at run time like Scrapy's own components.
@@ -66,7 +66,7 @@ def apply_crawl_section(settings: BaseSettings, config: Config) -> None:
         "WIREWATCH_MIN_TEXT": crawl.min_text,
         "WIREWATCH_MAX_PAGES": crawl.max_pages,
         "WIREWATCH_PAGE_BUDGET": crawl.page_budget,
-        "WIREWATCH_TRUSTED_HOSTS": trusted_hosts(config.outlets),
+        "WIREWATCH_SOURCE_HOSTS": source_hosts(config.outlets),
     }.items():
         settings.set(key, value, priority="spider")
 
@@ -81,7 +81,7 @@ def crawl_settings(
     settings.setmodule("crawler.settings", priority="project")
     settings.set("WIREWATCH_CONFIG", str(config_path), priority="cmdline")
     settings.set(LOADED, Shared(config), priority="cmdline")
-    settings.set("WIREWATCH_TRUSTED_HOSTS", trusted_hosts(config.outlets), priority="cmdline")
+    settings.set("WIREWATCH_SOURCE_HOSTS", source_hosts(config.outlets), priority="cmdline")
     if db_path is not None:
         settings.set("WIREWATCH_DB", str(db_path), priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")

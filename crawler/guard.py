@@ -17,11 +17,17 @@ goes to:
   and the address; and it refuses a private address written out in the URL
   (``http://127.0.0.1:8080/admin``).
 
-Hosts the operator configured are trusted: the hosts of every outlet's sources and its
-``allow_domains`` (``WIREWATCH_TRUSTED_HOSTS``, set from the config), so an outlet pointed at an
-intranet crawls it. ``WIREWATCH_RESOLVE`` (name -> address) answers names before the system
-does, as ``curl --resolve`` would; the tests use it. The trust is per process: in a crawl of
-several outlets, a host one outlet configures is trusted for all.
+Trust is per outlet and per origin: an outlet may reach the private origins (scheme, host,
+port) of its own configured sources, and nothing else private, by link, redirect or any
+spelling of an address (hosts are read through ``extractors.urls.normal_host``: IDNA,
+full-width and ideographic dots, trailing dots). A public outlet's redirect to a local RSS
+bridge another outlet reads on ``127.0.0.1:9999`` is refused, and so is the bridge's link to
+another port of its own host. The resolver is one per process: it lets the hosts of every
+configured source (``WIREWATCH_SOURCE_HOSTS``) resolve to private addresses, and
+``AddressGuard``, one per crawler, then checks the address against the requesting outlet's
+own origins. ``WIREWATCH_TRUSTED_HOSTS`` names hosts trusted for every outlet at any port
+(the tests' stand-ins for public hosts). ``WIREWATCH_RESOLVE`` (name -> address) answers names
+before the system does, as ``curl --resolve`` would; the tests use it.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.internet.error import DNSLookupError
 
-from extractors.urls import is_private_address
+from extractors.urls import is_private_address, normal_host, origin
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +61,12 @@ class RefusedAddress(IgnoreRequest):
 
 def trusted(host: str, hosts: Iterable[str]) -> bool:
     """Whether ``host`` is one of ``hosts`` or a subdomain of one (without ``www.``)."""
-    host = host.lower().rstrip(".").removeprefix("www.")
+    host = normal_host(host).removeprefix("www.")
     return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def _hosts(names: Iterable[str]) -> list[str]:
+    return [normal_host(name).removeprefix("www.") for name in names]
 
 
 class GuardedResolver(CachingThreadedResolver):
@@ -69,20 +79,21 @@ class GuardedResolver(CachingThreadedResolver):
         resolve: dict[str, str] | None = None,
     ) -> None:
         super().__init__(reactor, cache_size, timeout)
-        self.trusted_hosts = [h.lower().removeprefix("www.") for h in trusted_hosts]
-        self.resolve = {k.lower(): v for k, v in (resolve or {}).items()}
+        self.trusted_hosts = _hosts(trusted_hosts)
+        self.resolve = {normal_host(k): v for k, v in (resolve or {}).items()}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> GuardedResolver:
         settings = crawler.settings
         cache = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        hosts = settings.getlist("WIREWATCH_TRUSTED_HOSTS")
+        hosts = settings.getlist("WIREWATCH_SOURCE_HOSTS")
         if not hosts:
             # `scrapy crawl` run alone: the process's settings have only the config's name.
-            from crawler.config import trusted_hosts
+            from crawler.config import source_hosts
             from crawler.context import crawl_config
 
-            hosts = trusted_hosts(crawl_config(settings).outlets)
+            hosts = source_hosts(crawl_config(settings).outlets)
+        hosts = [*hosts, *settings.getlist("WIREWATCH_TRUSTED_HOSTS")]
         return cls(
             reactor,
             cache,
@@ -97,7 +108,7 @@ class GuardedResolver(CachingThreadedResolver):
             return defer.succeed(name)  # written out in the URL: AddressGuard checked it
         except ValueError:
             pass
-        given = self.resolve.get(name.lower())
+        given = self.resolve.get(normal_host(name))
         found = defer.succeed(given) if given else super().getHostByName(name, timeout)
         found.addCallback(self._check, name)
         return found
@@ -109,18 +120,31 @@ class GuardedResolver(CachingThreadedResolver):
 
 
 class AddressGuard:
-    """Refuses requests to private addresses written out in the URL, unless trusted."""
+    """Refuses requests whose address is private (written out in the URL, or what its name
+    resolves to) unless the requesting outlet configured that origin (or the host is one of
+    ``WIREWATCH_TRUSTED_HOSTS``)."""
 
     def __init__(self, trusted_hosts: Sequence[str], crawler: Crawler) -> None:
-        self.trusted_hosts = [h.lower().removeprefix("www.") for h in trusted_hosts]
+        self.trusted_hosts = _hosts(trusted_hosts)
         self.crawler = crawler
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuard:
         return cls(crawler.settings.getlist("WIREWATCH_TRUSTED_HOSTS"), crawler)
 
+    def allowed(self, url: str, spider: Spider | None) -> bool:
+        """Whether ``url``, at a private address, is one the crawling outlet may reach: an
+        origin of its own sources, or a host trusted for all."""
+        found = origin(url)
+        if found is None:
+            return False
+        if trusted(found[1], self.trusted_hosts):
+            return True
+        outlet = getattr(spider or self.crawler.spider, "outlet", None)
+        return outlet is not None and found in outlet.origins
+
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        host = urlsplit(request.url).hostname or ""
+        host = normal_host(urlsplit(request.url).hostname or "")
         try:
             ipaddress.ip_address(host)
         except ValueError:
@@ -129,14 +153,24 @@ class AddressGuard:
             from twisted.internet import reactor
 
             try:
-                await maybe_deferred_to_future(reactor.resolver.getHostByName(host))  # type: ignore[attr-defined]
+                address = await maybe_deferred_to_future(
+                    reactor.resolver.getHostByName(host)  # type: ignore[attr-defined]
+                )
             except PrivateAddressError as exc:
                 self._refuse(request, str(exc.args[0]))
             except Exception:
                 return
+            if is_private_address(str(address)) and not self.allowed(request.url, spider):
+                self._refuse(
+                    request,
+                    f"{host} resolves to {address}, a private address this outlet does not "
+                    "read its sources from: refused",
+                )
             return
-        if is_private_address(host) and not trusted(host, self.trusted_hosts):
-            self._refuse(request, f"{host} is a private address: refused")
+        if is_private_address(host) and not self.allowed(request.url, spider):
+            self._refuse(
+                request, f"{host} is a private address this outlet does not read its sources from"
+            )
 
     def _refuse(self, request: Request, why: str) -> None:
         if self.crawler.stats is not None:

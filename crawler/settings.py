@@ -19,9 +19,11 @@ this file holds only what the config does not set. Settings of our own carry the
   ``cluster.crawl.SharedState``).
 - ``WIREWATCH_VERIFY_EVERY``: 304 answers in a row a source may give before it is fetched in
   full, to check its validators (default 8).
-- ``WIREWATCH_TRUSTED_HOSTS``: hosts that may be at private addresses (the configured
-  sources' hosts and ``allow_domains``, set from the config); ``WIREWATCH_RESOLVE``: name ->
-  address answers before the system's (``crawler.guard``).
+- ``WIREWATCH_SOURCE_HOSTS``: the hosts of every configured source (set from the config),
+  which the process's resolver lets resolve to private addresses; each outlet may reach the
+  private origins of its own sources only (``crawler.guard``). ``WIREWATCH_TRUSTED_HOSTS``:
+  hosts trusted at any private address for every outlet (empty; the tests name hosts that
+  stand for public ones). ``WIREWATCH_RESOLVE``: name -> address answers before the system's.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ WARN_ON_GENERATOR_RETURN_VALUE = False
 
 # Every connection is checked against the address it goes to (crawler/guard.py).
 TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"
+WIREWATCH_SOURCE_HOSTS: list[str] = []
 WIREWATCH_TRUSTED_HOSTS: list[str] = []
 WIREWATCH_RESOLVE: dict[str, str] = {}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import tldextract
@@ -86,14 +87,63 @@ def resolve_url(candidate: str | None, base: str) -> str | None:
         return None
 
 
+#: The dots IDNA reads as dots: full stop, ideographic, full-width and half-width ideographic.
+_DOTS = re.compile("[\u002e\u3002\uff0e\uff61]")
+
+
+def normal_host(host: str) -> str:
+    """A host name as resolvers and HTTP clients read it: its dots (the ideographic and
+    full-width ones too) as ".", NFKC (``①②⑦`` is ``127``, full-width letters plain), lower
+    case, without trailing dots, each label in IDNA (punycode) where it is not ASCII. So
+    ``①②⑦.⓪.⓪.①`` and ``127。0。0。1`` are ``127.0.0.1``, and every check sees what a
+    connection would reach."""
+    host = unicodedata.normalize("NFKC", host.strip().strip("[]"))
+    labels = [label for label in _DOTS.split(host.casefold())]
+    while labels and not labels[-1]:
+        labels.pop()
+    out = []
+    for label in labels:
+        if label.isascii():
+            out.append(label)
+            continue
+        try:
+            out.append(label.encode("idna").decode("ascii"))
+        except UnicodeError:
+            out.append(label)
+    return ".".join(out)
+
+
+#: An origin: scheme, normal host, port.
+Origin = tuple[str, str, int]
+_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> Origin | None:
+    """The origin of an http(s) URL (its scheme, :func:`normal_host` and port, the default
+    port where none is written); None for another scheme or a malformed URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _PORTS or not parts.hostname:
+        return None
+    return scheme, normal_host(parts.hostname), port or _PORTS[scheme]
+
+
 def private_target(url: str) -> bool:
     """True if the URL's host is a loopback, private, link-local or reserved address, or a
     name for the local machine (``localhost``, ``*.localhost``, ``*.local``, ``*.internal``).
 
     Names are not resolved (that would mean a DNS lookup per link); IP literals in any form
-    that ``ipaddress`` reads are checked, IPv6 and IPv4-mapped ones included.
+    that ``ipaddress`` reads are checked, IPv6 and IPv4-mapped ones included, after
+    :func:`normal_host` (so ``http://①②⑦.⓪.⓪.①/`` is loopback).
     """
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    try:
+        host = normal_host(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
     if not host:
         return False
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):

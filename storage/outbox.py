@@ -6,6 +6,7 @@ the record, each change in its own transaction unless the caller holds one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,11 +151,20 @@ def record_delivered(db: Database, email_id: int, delivered: set[str]) -> None:
         )
 
 
+#: Control characters, never stored in an error (a server's reply may hold them).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _plain(error: str | None) -> str | None:
+    return _CONTROL.sub(" ", error).strip() if error else error
+
+
 def finish_email(
     db: Database, email_id: int, status: str, error: str | None, now: datetime
 ) -> None:
     """An email is sent, or failed for good; its alerts follow."""
     stamp = isoformat(now)
+    error = _plain(error)
     with write_transaction(db):
         db.execute(
             "update emails set status = ?, attempts = attempts + 1, sent_at = ?, "
@@ -166,6 +176,7 @@ def finish_email(
 
 def retry_email(db: Database, email_id: int, attempts: int, error: str, when: datetime) -> None:
     """An email failed for now: try again at ``when``; its alerts follow."""
+    error = _plain(error) or ""
     with write_transaction(db):
         db.execute(
             "update emails set attempts = ?, last_error = ?, next_attempt = ? where id = ?",

@@ -433,3 +433,41 @@ def test_ctrl_c_stops_browse_cleanly(archive):
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr and "ERROR" not in stderr, stderr
+
+
+def test_browse_refuses_a_foreign_host_odd_paths_and_functions_outside_its_allow_list(server):
+    """DNS rebinding, path tricks and the SQL box's dangerous functions (#34), raw requests
+    against the real server."""
+    import http.client
+
+    address = urllib.parse.urlsplit(server)
+
+    def get(path: str, host: str | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host or address.netloc)
+        connection.endheaders()
+        response = connection.getresponse()
+        try:
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    assert get("/")[0] == 200
+    assert get("/", host=f"localhost:{address.port}")[0] == 200
+    assert get("/", host="evil.example")[0] == 421
+    assert get("/", host=f"evil.example:{address.port}")[0] == 421
+    for path in (
+        "/-/wirewatch/article/../../etc/passwd",
+        "/-/wirewatch/article/./1",
+        "/-/wirewatch/article/99999999999999999999999",
+    ):
+        assert get(path)[0] == 404, path
+    sql = urllib.parse.quote("select fts3_tokenizer('simple')")
+    _, body = get(f"/archive.json?sql={sql}")
+    answer = json.loads(body)
+    assert not answer["ok"] and "not authorized" in answer["error"], answer
+    sql = urllib.parse.quote("select load_extension('/tmp/x')")
+    assert "not authorized" in json.loads(get(f"/archive.json?sql={sql}")[1])["error"]
+    sql = urllib.parse.quote("select count(*), max(length(text)) from articles")
+    assert json.loads(get(f"/archive.json?sql={sql}")[1])["ok"]

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,7 @@ from alerts.health import _extraction
 from storage.db import open_db
 from tests.support.daemons import Daemon, wait_for
 from tests.support.servers import free_port
-from tests.support.site import ROOT, SITE, outlets_config, wirewatch
+from tests.support.site import SITE, crawl_with_hosts, outlets_config, wirewatch
 from wirewatch.crawl import CrawlSummary
 from wirewatch.localsite import serve_folder
 
@@ -89,32 +86,6 @@ def test_dead_outlets_turn_unhealthy_with_one_operator_email_each(tmp_path, smtp
     for row in status["outlets"]:
         assert row["health"] == "unhealthy"
         assert row["problems"] and "unreachable" in row["problems"][0]
-
-
-def crawl_with_hosts(
-    config: Path, outlets: list[str], hosts: dict[str, str], **settings: object
-) -> dict:
-    """Run the named outlets' crawls in a child process, the test's names resolving to
-    ``hosts`` (the WIREWATCH_RESOLVE setting), with more Scrapy ``settings``; returns
-    {outlet: stats}."""
-    overrides = {"WIREWATCH_RESOLVE": hosts, **settings}
-    code = (
-        "import json, sys; from pathlib import Path; from wirewatch.crawl import run_crawls\n"
-        "from wirewatch.config import load_config\n"
-        f"path = Path({str(config)!r})\n"
-        f"found = run_crawls({outlets!r}, load_config(path), path, None, 'WARNING', {overrides!r})\n"
-        "print(json.dumps({s.outlet: s.stats for s in found}, default=str))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.splitlines()[-1])
 
 
 def test_a_feed_on_feeds_x_listing_articles_on_www_x_is_stored(tmp_path):

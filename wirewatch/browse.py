@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from core.errors import WirewatchError
+from wirewatch.browse_guard import HOSTS, allowed_hosts
 
 INSTALL_HINT = (
     "in a checkout, `make install-browse` installs it from requirements-browse.lock (the locked "
@@ -292,6 +294,7 @@ def browse(
     open_browser: bool,
     public: bool = False,
     password_hash: str = "",
+    public_names: tuple[str, ...] = (),
 ) -> int:
     """Serve ``database`` with Datasette until interrupted; returns Datasette's exit code.
 
@@ -299,6 +302,8 @@ def browse(
         public: The operator chose to serve beyond this machine (``--public``): then every
             request needs the password whose hash is ``password_hash`` (HTTP basic auth, user
             ``wirewatch``), and a host that is not loopback is refused without both.
+        public_names: With ``public``, the names the server answers to (any if none); on a
+            loopback address it answers to loopback names only (``wirewatch.browse_guard``).
 
     Raises:
         WirewatchError: Datasette is not installed, there is no database, or the archive would
@@ -320,7 +325,10 @@ def browse(
         # Its own session: a terminal's Ctrl-C reaches only us, and Datasette gets one SIGTERM,
         # which uvicorn takes as a clean stop (two SIGINTs, the terminal's and ours, made it
         # abort its lifespan with "ERROR: Exception in 'lifespan' protocol" and a traceback).
-        process = subprocess.Popen(command, start_new_session=True)
+        hosts = allowed_hosts(host, port, public, public_names)
+        process = subprocess.Popen(
+            command, start_new_session=True, env={**os.environ, HOSTS: hosts}
+        )
 
         def forward(signum: int, frame: FrameType | None) -> None:
             process.send_signal(signal.SIGTERM)  # Datasette stops; so do we once it has

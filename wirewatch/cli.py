@@ -223,11 +223,14 @@ def init(folder: str) -> None:
 @cli.command()
 @pass_context
 def check(ctx: _Context) -> None:
-    """Validate the config file and say what it configures."""
+    """Validate the config file and say what it configures (and $WIREWATCH_SMTP_URL, if set)."""
+    from alerts.mail import SmtpSettings
+
     config = ctx.config
+    smtp = SmtpSettings.from_url(config.smtp_url) if config.smtp_url.strip() else None
     click.echo(
         f"{ctx.config_file}: OK, {len(config.outlets)} outlet(s), {len(config.watches)} watch(es), "
-        f"database {ctx.db_path}"
+        f"database {ctx.db_path}" + (f", email over {smtp.describe()}" if smtp else "")
     )
 
 
@@ -248,7 +251,7 @@ def add(ctx: _Context, url: str, name: str | None, dry_run: bool) -> None:
     from wirewatch.outlets import describe, plan_outlet, write_outlets
 
     config = ctx.config
-    plan = plan_outlet(config, url, name, _fetcher(config))
+    plan = plan_outlet(config, url, name, _fetcher(config, url))
     for line in describe(plan):
         click.echo(line)
     if dry_run:
@@ -264,12 +267,20 @@ def add(ctx: _Context, url: str, name: str | None, dry_run: bool) -> None:
     click.echo(f"next: {shell.with_config(ctx.config_file)} crawl {plan.name}")
 
 
-def _fetcher(config: Config) -> Any:
+def _fetcher(config: Config, *named: str) -> Any:
+    """Operator fetches with the configured user agent and timeout (one deadline per fetch),
+    trusting at private addresses only the origins of the URLs the operator ``named``."""
     from functools import partial
 
+    from extractors.urls import origin
     from wirewatch.fetch import fetch_url
 
-    return partial(fetch_url, user_agent=config.crawl.user_agent, timeout=config.crawl.timeout)
+    return partial(
+        fetch_url,
+        user_agent=config.crawl.user_agent,
+        timeout=config.crawl.timeout,
+        trusted=frozenset(found for url in named if (found := origin(url))),
+    )
 
 
 @cli.group()
@@ -300,9 +311,10 @@ def outlets_import(ctx: _Context, file: str, no_check: bool, dry_run: bool) -> N
     failed = []
     if not no_check:
         urls = [url for table in tables for url in table["feeds"]]
-        fetch = _fetcher(config)
         with ThreadPoolExecutor(8) as pool:
-            results = dict(zip(urls, pool.map(lambda u: try_source(u, fetch), urls), strict=True))
+            # Each feed the file names is fetched trusting its own origin only.
+            tried = pool.map(lambda u: try_source(u, _fetcher(config, u)), urls)
+            results = dict(zip(urls, tried, strict=True))
         for table in tables:
             for url in list(table["feeds"]):
                 result = results[url]
@@ -721,7 +733,8 @@ def watch_test(ctx: _Context, query: str, source: str, outlet: str) -> None:
         node = parse_query(query)
     except QueryError as exc:
         raise WirewatchError(f"bad query {shown(query)}: {exc}") from None
-    body, url, headers = read_source(source, _user_agent(ctx))
+    crawl = _crawl_config(ctx)
+    body, url, headers = read_source(source, crawl.user_agent, crawl.timeout)
     result = extract_article(body, url, headers, min_text=0)
     if result.article is None:
         raise WirewatchError(f"{source}: no article: {result.reason}: {result.detail}")
@@ -741,12 +754,13 @@ def watch_test(ctx: _Context, query: str, source: str, outlet: str) -> None:
         sys.exit(1)
 
 
-def _user_agent(ctx: _Context) -> str:
+def _crawl_config(ctx: _Context) -> Any:
+    """``[crawl]`` of the config, or its defaults where there is no config file."""
     if ctx.config_file.exists():
-        return ctx.config.crawl.user_agent
+        return ctx.config.crawl
     from wirewatch.config import CrawlConfig
 
-    return CrawlConfig().user_agent
+    return CrawlConfig()
 
 
 def _watch(ctx: _Context, name: str) -> Any:
@@ -1040,13 +1054,23 @@ def worker(ctx: _Context, processes: int | None) -> None:
     help="Serve beyond this machine (a --host that is not loopback): every request then needs "
     "the password whose hash is in $WIREWATCH_BROWSE_PASSWORD_HASH (user wirewatch).",
 )
+@click.option(
+    "--public-name",
+    "public_names",
+    multiple=True,
+    help="With --public: a host name the server answers to (repeatable; default: any). On a "
+    "loopback address it answers to loopback names only.",
+)
 @pass_context
-def browse(ctx: _Context, host: str, port: int, no_open: bool, public: bool) -> None:
+def browse(
+    ctx: _Context, host: str, port: int, no_open: bool, public: bool, public_names: tuple[str, ...]
+) -> None:
     """Open the archive in Datasette, read-only: tables, search, canned queries, a dashboard.
 
     Needs the browse extra: `make install-browse` in a checkout (`make browse` also starts it),
-    else pip install 'wirewatch[browse]'. The crawler may keep writing
-    meanwhile. Stop with Ctrl-C. Only this machine can reach it unless --public is given.
+    else pip install 'wirewatch[browse]'. The crawler may keep writing meanwhile. Stop with
+    Ctrl-C. Only this machine can reach it unless --public is given; a request naming another
+    host (DNS rebinding) is refused, and the SQL box may call read-only functions only.
     """
     from wirewatch.browse import browse as run_browse
     from wirewatch.browse import check_ready
@@ -1054,7 +1078,7 @@ def browse(ctx: _Context, host: str, port: int, no_open: bool, public: bool) -> 
     secret = ctx.config.browse_password_hash
     check_ready(ctx.db_path, host, public, secret)  # before anything is announced
     click.echo(f"wirewatch archive at http://{host}:{port}/ (dashboard: /-/dashboards/wirewatch)")
-    sys.exit(run_browse(ctx.db_path, host, port, not no_open, public, secret))
+    sys.exit(run_browse(ctx.db_path, host, port, not no_open, public, secret, public_names))
 
 
 @cli.command()

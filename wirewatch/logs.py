@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: wirewatch's own loggers: their messages quote what servers, pages and settings say, so their
+#: control characters are written escaped (a CR/LF in a URL or a server's reply cannot forge a
+#: log line). Libraries' multi-line messages (Scrapy's stats dump) stay as they are.
+OURS = frozenset(
+    {"wirewatch", "crawler", "extractors", "storage", "alerts", "ingest", "monitor", "workers"}
+    | {"cluster", "scheduler", "core"}
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escaped(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\r``, ``\\x1b``)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, wirewatch's own messages on one line each (``escaped``)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        if record.name.split(".", 1)[0] in OURS:
+            record.message = escaped(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,5 +70,6 @@ def setup_logging(level: int, log_format: str = "text", verbose: int = 0) -> Non
     apprise.propagate = bool(verbose)
     for handler in logging.root.handlers:
         handler.setLevel(level)
-        if log_format == "json":
-            handler.setFormatter(JsonFormatter())
+        handler.setFormatter(
+            JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT)
+        )

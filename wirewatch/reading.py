@@ -129,8 +129,14 @@ def _also(db: Database, story_id: int | None, outlet: str) -> list[str]:
     return [o for o in json.loads(row[0] or "[]") if o != outlet] if row else []
 
 
+#: The largest id SQLite stores: a longer one in a path is no article (not an OverflowError).
+MAX_ID = 2**63 - 1
+
+
 async def article_page(datasette: Any, request: Any) -> Response:
     article_id = int(request.url_vars["article_id"])
+    if article_id > MAX_ID:
+        raise NotFound(f"No article {article_id}")
 
     def read(db: Database) -> dict[str, Any] | None:
         from storage.articles import story_of_article

@@ -56,7 +56,7 @@ from crawler.problems import add_problem, refused, say_failures_once, why_failed
 from crawler.state import LOCAL, CrawlState
 from extractors.article import FAILED, extract_article
 from extractors.dates import isoformat, parse_date
-from extractors.urls import host_of, in_domains, private_target
+from extractors.urls import host_of, in_domains, origin, private_target
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,6 @@ class OutletSpider(scrapy.Spider):
         spider.domains = list(spider.outlet.domains)
         spider.explicit_domains = bool(spider.outlet.allow_domains)
         # Outlets configured on a private address (a test server, an intranet) may link there.
-        spider.local = any(private_target(url) for url in spider.outlet.sources)
         # No allowed_domains for Scrapy's OffsiteMiddleware: the domains of an outlet grow with
         # the hosts its feeds list, and links are checked where they are found (_requests_for).
         spider.oldest = datetime.now(UTC) - timedelta(seconds=spider.outlet.max_age)
@@ -123,7 +122,6 @@ class OutletSpider(scrapy.Spider):
     polled: dict[str, tuple[str, bool]]
     domains: list[str]
     explicit_domains: bool
-    local: bool
     oldest: datetime
     links: LinkExtractor
 
@@ -417,11 +415,17 @@ class OutletSpider(scrapy.Spider):
         raise DontCloseSpider
 
     def _safe(self, url: str) -> bool:
-        """False for a link to a loopback or private address from an outlet that is public."""
-        if self.local or not private_target(url):
+        """False for a link to a loopback or private address (in any spelling) that is not an
+        origin of this outlet's own sources: an outlet reads its local bridge, not the other
+        ports of its host nor another outlet's."""
+        if not private_target(url) or origin(url) in self.outlet.origins:
             return True
         self._count("discover/private")
-        logger.warning("Not following %(url)s: a private or loopback address", {"url": url})
+        logger.warning(
+            "Not following %(url)s: a private or loopback address this outlet does not read "
+            "its sources from",
+            {"url": url},
+        )
         return False
 
     def fetch_failed(self, failure: Failure) -> None:

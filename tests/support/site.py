@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,29 @@ def wirewatch(*args: str, cwd: Path | None = None, timeout: float = 120, **env: 
         cwd=cwd or ROOT,
         env={**os.environ, **env},
     )
+
+
+def crawl_with_hosts(
+    config: Path, outlets: list[str], hosts: dict[str, str], **settings: object
+) -> dict:
+    """Run the named outlets' crawls in a child process, the test's names resolving to
+    ``hosts`` (the WIREWATCH_RESOLVE setting), with more Scrapy ``settings``; returns
+    {outlet: stats}."""
+    overrides = {"WIREWATCH_RESOLVE": hosts, **settings}
+    code = (
+        "import json, sys; from pathlib import Path; from wirewatch.crawl import run_crawls\n"
+        "from wirewatch.config import load_config\n"
+        f"path = Path({str(config)!r})\n"
+        f"found = run_crawls({outlets!r}, load_config(path), path, None, 'WARNING', {overrides!r})\n"
+        "print(json.dumps({s.outlet: s.stats for s in found}, default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
