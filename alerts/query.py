@@ -133,13 +133,34 @@ class _Table(dict[int, str | None]):
 _TABLE = _Table()
 
 
+#: Arabic letters (and the marks and tatweel that may sit between them), for word boundaries.
+_ARABIC_LETTER = "\u0620-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff"
+_MARKS = "[\u064b-\u065f\u0670\u0640]*"
+#: The preposition على ("on", with "and"/"so" joined: وعلى, فعلى), whose alef maksura is kept:
+#: folded to yeh it would be the name علي (Ali), and a watch for Ali would fire on every "on".
+_ALA = re.compile(
+    f"(?<![{_ARABIC_LETTER}])[وف]?{_MARKS}ع{_MARKS}ل{_MARKS}\u0649(?![{_ARABIC_LETTER}])"
+)
+#: What the kept alef maksura reads as: a letter of the script that the table leaves as it
+#: is (Kashmiri yeh, which no Arabic or Persian word holds), one character for one.
+KEPT_MAKSURA = "\u0620"
+
+
+def kept(text: str) -> str:
+    """``text`` with the alef maksura of the word على marked to stay (see ``_ALA``), the same
+    length, so offsets still map."""
+    if "\u0649" not in text:
+        return text
+    return _ALA.sub(lambda found: found.group()[:-1] + KEPT_MAKSURA, text)
+
+
 def normalise(text: str) -> str:
     """The matching form of ``text``: NFKC, dashes, digits, marks, then case folding.
 
     Every step after NFKC works character by character, so :func:`offsets` can map positions
     in the result back to positions in ``unicodedata.normalize("NFKC", text)``.
     """
-    return unicodedata.normalize("NFKC", text).translate(_TABLE).casefold()
+    return kept(unicodedata.normalize("NFKC", text)).translate(_TABLE).casefold()
 
 
 def offsets(display: str) -> list[int]:
@@ -384,7 +405,7 @@ class Document:
         cls, title: str | None, text: str, outlet: str = "", host: str = "", language: str = ""
     ) -> Document:
         display = display_text(title, text)
-        cased = display.translate(_TABLE)
+        cased = kept(display).translate(_TABLE)
         doc = cls(cased.casefold(), outlet, host.lower(), language or "")
         if title:
             doc.body = len(normalise(unicodedata.normalize("NFKC", f"{title}\n\n")))
@@ -665,7 +686,7 @@ class _Parser:
                 f"prefix {token.text!r} at column {token.at} needs at least "
                 f"{MIN_PREFIX} letters before '*'"
             )
-        cased = tokens(unicodedata.normalize("NFKC", text).translate(_TABLE))
+        cased = tokens(kept(unicodedata.normalize("NFKC", text)).translate(_TABLE))
         capitals = tuple(word[:1].isupper() for word in cased) if len(cased) == len(words) else ()
         variants = tuple(
             v for v in (latin_words(words, capitals), written_together(words)) if v is not None

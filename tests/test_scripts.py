@@ -51,6 +51,8 @@ def matches(query: str, text: str) -> bool:
         ("snapback", "the ѕnарbаск mechanism"),  # Cyrillic lookalikes in a Latin word
         ("Αθήνα", "στην αθηνα"),
         ("Österreich", "osterreich"),
+        ("علي", "قال علی لاریجانی"),  # the name Ali, Arabic yeh / Farsi yeh
+        ("على", "القوات عَلَى الحدود"),  # the preposition "on", with its vowel marks
         ("С-400", "the S-400 systems"),  # the other way round
         ("Захарова", "Maria Zakharova said"),
     ],
@@ -77,6 +79,8 @@ def test_every_spelling_fires(query, text):
         ("V-2024", "في 2024 قالت الحكومة"),  # في is "in", not the letter V
         ("S-400", "σε 400 χιλιόμετρα"),  # Greek "at 400 km"
         ("kai", "στην Αθήνα και στον Πειραιά"),  # a Greek word read as Latin only as a name
+        ("علي", "القوات على الحدود"),  # "on" is not the name Ali: its alef maksura is kept
+        ("علي", "وعلى الحدود"),  # nor "and on"
     ],
 )
 def test_no_decoy_fires(query, text):
