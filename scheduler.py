@@ -87,7 +87,7 @@ class Monitor:
         self.claim: Claim | None = None  # taken by run(): one monitor per database
         self.failed = False  # stopped by a failure, not a signal: exit 1
         self.lags = Lags()
-        self.outcomes = Outcomes(config, self.open, self.tell_operator)
+        self.outcomes = Outcomes(config, self.open, self.tell_operator, self.notify_soon)
         self.backend: Backend
         if config.cluster.redis:
             self.backend = Cluster(config, self.open, self.outcomes.settled)

@@ -39,6 +39,7 @@ from storage.runs import (
     close_cluster_run,
     record_lag,
     run_problems,
+    run_stats,
     settle_run,
 )
 from workers.outcome import Outcome
@@ -59,6 +60,10 @@ class Verdict:
     error: str
     #: Its worker died under it: run it again (a strike against the outlet).
     again: bool
+
+
+#: The stat of the alerts a run raised (``crawler.pipelines``).
+ALERTS_NEW = "wirewatch/alerts/new"
 
 
 def judge(outcome: Outcome, stopping: bool) -> Verdict:
@@ -82,10 +87,12 @@ class Outcomes:
         config: MonitorConfig,
         open_db: Callable[[], Database],
         tell: Callable[[Change | None], None],
+        deliver: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.open_db = open_db
         self.tell = tell  # an outlet's health changed: the operator is told now
+        self.deliver = deliver  # a run raised alerts: they go now, not at notify's turn
         self.strikes: dict[str, int] = {}  # runs in a row whose worker died under them
         self.quarantined: dict[str, str] = {}  # outlet: why it is no longer run
         self.lock = threading.Lock()
@@ -123,6 +130,7 @@ class Outcomes:
                 again = struck = verdict.again
             if run is not None:
                 log_run(run, duration)
+            alerted = run is not None and bool(run_stats(run).get(ALERTS_NEW))
             why = self._strike(outlet, run, struck)
             if why:
                 again = False
@@ -132,6 +140,8 @@ class Outcomes:
         finally:
             db.close()
         self.tell(change)
+        if alerted:
+            self.deliver()
         return again
 
     def _cluster_run(
