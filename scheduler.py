@@ -61,10 +61,11 @@ from monitor.backends import Backend, ChildProcesses, Cluster, LocalPool
 from monitor.config import Loader, MonitorConfig
 from monitor.outcomes import Outcomes
 from monitor.planning import HEARTBEAT, Lags, first_runs, plans
+from monitor.rhythm import Pacer
 from storage import monitor as heartbeat
 from storage.db import open_db, trouble
 from storage.monitor import Claim
-from storage.runs import close_abandoned, last_runs, prune_runs
+from storage.runs import close_abandoned, last_run, last_runs, prune_runs
 from workers.processes import file_stamp
 
 logger = logging.getLogger("wirewatch.scheduler")
@@ -88,6 +89,8 @@ class Monitor:
         self.failed = False  # stopped by a failure, not a signal: exit 1
         self.lags = Lags()
         self.outcomes = Outcomes(config, self.open, self.tell_operator, self.notify_soon)
+        self.pacer = Pacer()
+        self.jobs_lock = threading.Lock()  # the schedule is rebuilt from two threads
         self.backend: Backend
         if config.cluster.redis:
             self.backend = Cluster(config, self.open, self.outcomes.settled)
@@ -209,7 +212,25 @@ class Monitor:
                 attempt=attempt,
             )
             if not again or self.stopping.is_set():
+                self.after_run(outlet)
                 return
+
+    def after_run(self, outlet: str) -> None:
+        """Breaking news: an outlet whose run brought a burst of articles is polled at
+        ``min_every`` for a while (``monitor.rhythm``)."""
+        db = self.open()
+        try:
+            last = last_run(db, outlet)
+            new = int(last["articles_new"] or 0) if last else 0
+            pace = self.pacer.after_run(db, self.config, outlet, new, datetime.now(UTC))
+        finally:
+            db.close()
+        if pace is not None:
+            logger.info(
+                "Outlet %(outlet)s polled every %(every)s for an hour: %(why)s",
+                {"outlet": outlet, "every": format_duration(round(pace.seconds)), "why": pace.why},
+            )
+            self.sync_jobs(self.config)
 
     def tell_operator(self, change: HealthChange | None) -> None:
         """An outlet's health changed: its operator email goes now, not at notify's turn."""
@@ -224,21 +245,26 @@ class Monitor:
     # -- the schedule --------------------------------------------------------------------------
 
     def sync_jobs(self, config: MonitorConfig, now: datetime | None = None) -> None:
-        """Make the scheduler's jobs those of ``config``: add, reschedule, remove."""
-        now = now or datetime.now(UTC)
-        wanted_plans = plans(config)
+        """Make the scheduler's jobs those of ``config`` at the outlets' current paces: add,
+        reschedule, remove."""
+        with self.jobs_lock:
+            self._sync_jobs(config, now or datetime.now(UTC))
+
+    def _sync_jobs(self, config: MonitorConfig, now: datetime) -> None:
+        db = self.open()
+        try:
+            last = {name: datetime.fromisoformat(at) for name, at in last_runs(db).items()}
+            paces = self.pacer.update(db, config, now)
+        finally:
+            db.close()
+        wanted_plans = plans(config, paces)
         wanted = {plan.job_id for plan in wanted_plans}
         for job_id in list(self.signatures):
             if job_id not in wanted:
                 self.scheduler.remove_job(job_id)
                 del self.signatures[job_id]
                 logger.info("Removed job %(job)s", {"job": job_id})
-        db = self.open()
-        try:
-            last = {name: datetime.fromisoformat(at) for name, at in last_runs(db).items()}
-        finally:
-            db.close()
-        starts = first_runs(config, last, now)
+        starts = first_runs(config, last, now, paces)
         for plan in wanted_plans:
             if self.signatures.get(plan.job_id) == plan.signature:
                 continue
@@ -248,6 +274,8 @@ class Monitor:
                 first = starts[plan.outlet]
             elif plan.job_id == "prune":
                 func, args, executor, first = self.prune, [], "default", now
+            elif plan.job_id == "pace":
+                func, args, executor, first = self.repace, [], "default", None
             else:
                 func, args, executor = self.notify, [], "notify"
                 first = now if plan.job_id == "notify" else None
@@ -268,6 +296,13 @@ class Monitor:
                 **options,
             )
             self.signatures[plan.job_id] = plan.signature
+
+    def repace(self) -> None:
+        """The outlets' paces again, from the archive as it is now."""
+        try:
+            self.sync_jobs(self.config)
+        except sqlite3.Error as exc:
+            logger.error("paces not updated: %(error)s", {"error": trouble(exc) or exc})
 
     def reload(self) -> None:
         """Read the config file again and rebuild the schedule from it; keep it if invalid."""

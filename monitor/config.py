@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alerts.config import AlertSettings
 from cluster.config import ClusterConfig
-from core.fields import Count, Interval, Seconds, Section
+from core.fields import Count, Flag, Interval, Seconds, Section
 from crawler.config import CrawlerConfig
 
 
@@ -29,6 +29,17 @@ class ScheduleConfig(Section):
     workers: Count = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=64)
     grace: Seconds = 30.0
     notify: Interval = 60.0
+    #: Each outlet's interval follows its publishing rate (``monitor.rhythm``), ``every`` the
+    #: budget's centre, within ``min_every`` and ``max_every``.
+    adaptive: Flag = True
+    min_every: Interval = 120.0
+    max_every: Interval = 2 * 3600.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScheduleConfig:
+        if self.min_every > self.max_every:
+            raise ValueError("min_every is longer than max_every")
+        return self
 
 
 class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):

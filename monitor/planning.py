@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,8 @@ LAG_WINDOW = 500
 LAG_WARN_EVERY = 600.0
 #: Seconds between two prunings of ``crawl_runs``.
 PRUNE_EVERY = 86400.0
+#: Seconds between two computations of the outlets' adaptive paces (``monitor.rhythm``).
+PACE_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,14 @@ class Plan:
     outlet: str | None = None
 
 
-def outlet_trigger(config: MonitorConfig, outlet: OutletConfig) -> tuple[BaseTrigger, float, str]:
-    """The outlet's trigger, its nominal interval in seconds, and a description."""
+def outlet_trigger(
+    config: MonitorConfig, outlet: OutletConfig, pace: float | None = None
+) -> tuple[BaseTrigger, float, str]:
+    """The outlet's trigger, its nominal interval in seconds, and a description; ``pace``: its
+    adaptive interval (``monitor.rhythm``), where it has one."""
     if outlet.cron:
         return CronTrigger.from_crontab(outlet.cron, timezone=UTC), 60.0, f"cron {outlet.cron}"
-    every = outlet.every or config.schedule.every
+    every = outlet.every or pace or config.schedule.every
     jitter = int(config.schedule.jitter) or None
     trigger = IntervalTrigger(seconds=every, jitter=jitter, timezone=UTC)
     return trigger, every, f"every {format_duration(every)}"
@@ -60,27 +66,33 @@ def known_window(config: MonitorConfig) -> float:
     return max([config.cluster.known_for, config.crawl.recheck, 86400.0, *ages])
 
 
-def next_due(config: MonitorConfig, outlet: OutletConfig, last: datetime | None) -> datetime | None:
+def next_due(
+    config: MonitorConfig, outlet: OutletConfig, last: datetime | None, pace: float | None = None
+) -> datetime | None:
     """When ``outlet`` is next due after a run started at ``last``; None if it never ran."""
     if last is None:
         return None
     if outlet.cron:
         trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
         return trigger.get_next_fire_time(None, last + timedelta(seconds=1))
-    return last + timedelta(seconds=outlet.every or config.schedule.every)
+    return last + timedelta(seconds=outlet.every or pace or config.schedule.every)
 
 
-def plans(config: MonitorConfig) -> list[Plan]:
-    """Every job of ``config``: a crawl per outlet, notify (if anything is to be sent), and one
-    per digest watch at its ``at`` time or ``every``."""
+def plans(config: MonitorConfig, paces: Mapping[str, float] | None = None) -> list[Plan]:
+    """Every job of ``config``: a crawl per outlet (at its adaptive pace, in seconds, where
+    ``paces`` has one), notify (if anything is to be sent), and one per digest watch at its
+    ``at`` time or ``every``."""
+    paces = paces or {}
     out = []
     for outlet in config.outlets:
-        trigger, interval, _ = outlet_trigger(config, outlet)
+        pace = paces.get(outlet.name)
+        trigger, interval, _ = outlet_trigger(config, outlet, pace)
         signature: tuple[Any, ...] = (
             outlet.every,
             outlet.cron,
             config.schedule.every,
             config.schedule.jitter,
+            round(pace) if pace else None,
         )
         out.append(Plan(f"crawl:{outlet.name}", trigger, signature, interval, outlet.name))
     if config.watches or config.email.operator:
@@ -89,6 +101,8 @@ def plans(config: MonitorConfig) -> list[Plan]:
         out.append(Plan("notify", trigger, (every,), every))
     # The crawl_runs kept for [storage] keep_runs: pruned at start and daily.
     out.append(Plan("prune", IntervalTrigger(seconds=PRUNE_EVERY, timezone=UTC), (), PRUNE_EVERY))
+    if config.schedule.adaptive:  # the paces, from the archive as it grows
+        out.append(Plan("pace", IntervalTrigger(seconds=PACE_EVERY, timezone=UTC), (), PACE_EVERY))
     for watch in config.watches:
         if watch.mode != "digest":
             continue
@@ -105,14 +119,18 @@ def plans(config: MonitorConfig) -> list[Plan]:
 
 
 def first_runs(
-    config: MonitorConfig, last: dict[str, datetime], now: datetime
+    config: MonitorConfig,
+    last: dict[str, datetime],
+    now: datetime,
+    paces: Mapping[str, float] | None = None,
 ) -> dict[str, datetime | None]:
-    """Each outlet's first run, given when each last ran: overdue ones now, most overdue first;
-    the others at their next due time."""
+    """Each outlet's first run, given when each last ran (and its pace): overdue ones now, most
+    overdue first; the others at their next due time."""
+    paces = paces or {}
     overdue: list[tuple[timedelta, str]] = []
     starts: dict[str, datetime | None] = {}
     for outlet in config.outlets:
-        due = next_due(config, outlet, last.get(outlet.name))
+        due = next_due(config, outlet, last.get(outlet.name), paces.get(outlet.name))
         if due is None or due <= now:
             late = now - due if due is not None else timedelta.max
             overdue.append((late, outlet.name))

@@ -306,6 +306,15 @@ def m014_run_days(db: Database) -> None:
     db.execute("create index if not exists crawl_runs_started on crawl_runs(started)")
 
 
+@migrations()
+def m015_outlet_paces(db: Database) -> None:
+    # How often the monitor polls each outlet now and why (monitor.rhythm), for `status`.
+    db.execute(
+        "create table outlet_paces (outlet text primary key, seconds real not null, "
+        "why text not null, until text)"
+    )
+
+
 def trouble(exc: sqlite3.Error) -> str | None:
     """What is wrong with the database as a whole, in words, when ``exc`` says so (a full
     disk, a read-only file, a lock held too long, an I/O error); None for an error of one

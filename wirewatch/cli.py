@@ -893,6 +893,8 @@ def status(ctx: _Context, as_json: bool) -> None:
         shown = [cell.ljust(width) for cell, width in zip(cells, widths, strict=True)]
         shown[1] = _coloured(cells[1], widths[1])
         click.echo("  ".join(shown).rstrip())
+        if row.get("pace") and row["pace"].startswith(("adaptive", "burst")):
+            click.echo(f"  {row['schedule']}: {row['pace']}")
         if row["health"] == "unhealthy":
             click.echo(f"  {row['health_reason']} (since {_when(row['health_since'])})")
         elif row["problems"]:

@@ -17,6 +17,7 @@ from storage.articles import new_articles
 from storage.channels import failing_channels
 from storage.health import health_state
 from storage.outbox import counts
+from storage.paces import outlet_paces
 from storage.runs import OVER_LIMIT, last_run, run_problems, run_stats
 from wirewatch.config import Config
 
@@ -48,22 +49,28 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
     now = now or datetime.now(UTC)
     day_ago = isoformat(now - timedelta(hours=24))
     monitor = monitor_state(db, now)
+    paces = outlet_paces(db)
     outlets = []
     for outlet in config.outlets:
-        _, _, schedule = outlet_trigger(config, outlet)
+        pace = paces.get(outlet.name) if monitor["running"] else None
+        seconds = pace["seconds"] if pace else None
+        _, _, schedule = outlet_trigger(config, outlet, seconds)
         last = last_run(db, outlet.name)
         problems = run_problems(last) if last else []
         backlog = 0
         if last:
             backlog = int(run_stats(last).get(OVER_LIMIT, 0) or 0)
             del last["stats"]
-        due = next_due(config, outlet, datetime.fromisoformat(last["started"]) if last else None)
+        started = datetime.fromisoformat(last["started"]) if last else None
+        due = next_due(config, outlet, started, seconds)
         health = health_state(db, outlet.name)
         new_24h, doubtful_24h = new_articles(db, outlet.name, day_ago)
         outlets.append(
             {
                 "outlet": outlet.name,
                 "schedule": schedule,
+                # Why the monitor polls it so often (monitor.rhythm), while one runs.
+                "pace": pace["why"] if pace else None,
                 "last_run": last,
                 "next_run": (isoformat(max(due, now)) if due else isoformat(now))
                 if monitor["running"]
