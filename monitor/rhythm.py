@@ -122,6 +122,7 @@ def _readable(seconds: float) -> float:
 
 def _per_day(rate: float) -> str:
     per_day = rate * 86400
+    count: float
     if per_day >= 1:
         count, per = round(per_day), "day"
     else:
