@@ -127,6 +127,7 @@ bench: install-test  ## all benchmarks (about 45 minutes; each script also runs 
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
