@@ -46,6 +46,7 @@ def test_schema_is_migrated_once(db_path):
         "article_versions",
         "story_bands",
         "outlet_health",
+        "outlet_paces",
     }
     assert tables <= set(db.table_names())
     names = [r[0] for r in db.execute("select name from _sqlite_migrations")]
@@ -64,6 +65,7 @@ def test_schema_is_migrated_once(db_path):
         "m012_run_worker",
         "m013_folded",
         "m014_run_days",
+        "m015_outlet_paces",
     ]
 
 
