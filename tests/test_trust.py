@@ -203,3 +203,74 @@ def test_log_lines_of_wirewatch_carry_no_raw_control_characters():
         "scrapy.statscollectors", logging.INFO, __file__, 1, "a\nb", (), None
     )
     assert formatter.format(scrapy).endswith("a\nb")  # a library's own lines stay as they are
+
+
+def self_signed(folder) -> tuple[str, str]:
+    """A certificate for localhost and 127.0.0.1 and its key, as PEM files in ``folder``."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+class Article(Answering):
+    def do_GET(self) -> None:
+        if self.path == "/moved":
+            self.answer(302, b"", {"Location": "/story.html"})
+        else:
+            self.answer(200, article("S-400 talks go on"), {"Content-Type": "text/html"})
+
+
+def test_an_operator_fetch_over_https_verifies_the_certificate_and_follows_redirects(tmp_path):
+    import ssl
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    cert, key = self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Article)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/moved"
+    try:
+        trusted = wirewatch("watch", "test", "S-400", url, SSL_CERT_FILE=cert)
+        untrusted = wirewatch("watch", "test", "S-400", url, SSL_CERT_FILE=str(tmp_path / "none"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert trusted.returncode == 0, trusted.stderr
+    assert "match: yes" in trusted.stdout, trusted.stdout
+    assert "/story.html" in trusted.stdout  # the redirect followed, over TLS
+    assert untrusted.returncode == 2
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
