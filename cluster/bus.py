@@ -8,7 +8,8 @@ Keys (all under ``wirewatch:``):
 - ``results``: stream of what workers send home, consumer group ``monitor``: ``articles``
   (a batch of one run's extracted articles) and ``done`` (the run's end: its finish reason,
   stats and feed validators). ``rejected``: results the monitor could not read, set aside.
-- ``known``: hash, URL key -> when its article was first seen; ``sources``: hash, feed or
+- ``known``: hash, URL key -> when its article was first seen; ``checked``: hash, URL key ->
+  when its article was last fetched (for its next re-check); ``sources``: hash, feed or
   sitemap URL -> its last poll (JSON); ``state``: set once both were built from SQLite (gone:
   Redis lost its data, and the monitor builds them again).
 - ``site:HOST``: the lock of the run crawling that site; ``worker:ID``: a worker's heartbeat
@@ -30,6 +31,7 @@ RUNS = f"{PREFIX}:runs"
 RESULTS = f"{PREFIX}:results"
 REJECTED = f"{PREFIX}:rejected"
 KNOWN = f"{PREFIX}:known"
+CHECKED = f"{PREFIX}:checked"
 SOURCES = f"{PREFIX}:sources"
 STATE = f"{PREFIX}:state"
 WORKERS = f"{PREFIX}:workers"
@@ -195,30 +197,42 @@ class Bus:
     def mark_ready(self, stamp: str) -> None:
         self.redis.set(STATE, stamp)
 
-    def known(self, key: str) -> str | None:
-        """When the article of URL key ``key`` was first seen, or None."""
-        value = self.redis.hget(KNOWN, key)
-        return str(value) if value is not None else None
-
-    def publish_known(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Record URL keys with their first-seen times; an earlier time is kept."""
+    def known(self, key: str) -> tuple[str, str] | None:
+        """When the article of URL key ``key`` was first seen and last fetched, or None."""
         pipe = self.redis.pipeline(transaction=False)
-        for key, first_seen in pairs:
+        pipe.hget(KNOWN, key)
+        pipe.hget(CHECKED, key)
+        first, last = pipe.execute()
+        if first is None:
+            return None
+        return str(first), str(last if last is not None else first)
+
+    def publish_known(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Record URL keys with their first-seen (an earlier time is kept) and last-fetched
+        times."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key, first_seen, last_seen in rows:
             pipe.hsetnx(KNOWN, key, first_seen)
+            pipe.hset(CHECKED, key, last_seen)
         pipe.execute()
 
     def trim_known(self, before: str, page: int = 1000) -> int:
         """Forget the URL keys first seen before ``before``; how many."""
         dropped = 0
         batch: list[str] = []
+
+        def drop() -> int:
+            self.redis.hdel(CHECKED, *batch)
+            return int(self.redis.hdel(KNOWN, *batch))
+
         for key, first_seen in self.redis.hscan_iter(KNOWN, count=page):
             if str(first_seen) < before:
                 batch.append(str(key))
             if len(batch) >= page:
-                dropped += int(self.redis.hdel(KNOWN, *batch))
+                dropped += drop()
                 batch = []
         if batch:
-            dropped += int(self.redis.hdel(KNOWN, *batch))
+            dropped += drop()
         return dropped
 
     def source(self, url: str) -> dict[str, Any] | None:

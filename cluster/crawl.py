@@ -19,6 +19,7 @@ from scrapy.crawler import Crawler
 from cluster.bus import Bus, RedisError
 from crawler.items import ArticleItem
 from extractors.urls import url_key
+from storage.articles import Seen
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +97,14 @@ class SharedState:
                 {"error": exc},
             )
 
-    def first_seen(self, url: str) -> str | None:
+    def seen(self, url: str) -> Seen | None:
         key = url_key(url)  # ValueError: no article's address
         try:
-            return self.bus.known(key)
+            known = self.bus.known(key)
         except RedisError as exc:
             self._unreadable(exc)
             return None
+        return Seen(*known) if known is not None else None
 
     def source_state(self, url: str) -> dict[str, Any] | None:
         try:

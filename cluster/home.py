@@ -296,7 +296,7 @@ class Home:
         for future in gone.values():
             future.set_result({"lost": LOST})
         count = 0
-        batch: list[tuple[str, str]] = []
+        batch: list[tuple[str, str, str]] = []
         for pair in known_url_keys(db, since=self.oldest_known()):
             batch.append(pair)
             if len(batch) >= 10_000:

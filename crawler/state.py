@@ -1,5 +1,5 @@
 """What a run reads of what earlier runs saw: the URLs already stored (with when they were first
-seen) and each feed's and sitemap's validators for conditional GET.
+seen and last fetched) and each feed's and sitemap's validators for conditional GET.
 
 On one machine that is the SQLite file itself (:class:`LocalState`). A crawl worker of a
 cluster has no SQLite file: its state comes from Redis and its writes go home to the monitor
@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from crawler.context import crawl_config, database_path
 from storage import sources
-from storage.articles import first_seen
+from storage.articles import Seen, seen
 from storage.db import open_db
 
 #: The ``WIREWATCH_STATE`` of a crawl on one machine.
@@ -27,9 +27,9 @@ LOCAL = "crawler.state.LocalState"
 class CrawlState(Protocol):
     """What the outlet spider asks of earlier runs, and tells about this one."""
 
-    def first_seen(self, url: str) -> str | None:
-        """When the article ``url`` leads to was first seen (ISO 8601); None if it is new.
-        Raises ValueError for a URL that cannot be an article's address."""
+    def seen(self, url: str) -> Seen | None:
+        """When the article ``url`` leads to was first seen and last fetched; None if it is
+        new. Raises ValueError for a URL that cannot be an article's address."""
         ...
 
     def source_state(self, url: str) -> dict[str, Any] | None:
@@ -56,8 +56,8 @@ class LocalState:
         config = crawl_config(crawler.settings)
         return cls(open_db(database_path(crawler.settings, config), config.storage.busy_timeout))
 
-    def first_seen(self, url: str) -> str | None:
-        return first_seen(self.db, url)
+    def seen(self, url: str) -> Seen | None:
+        return seen(self.db, url)
 
     def source_state(self, url: str) -> dict[str, Any] | None:
         return sources.source_state(self.db, url)

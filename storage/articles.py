@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -341,33 +341,72 @@ def _set_bands(db: Database, article_id: int, bands: list[int], old: Sequence[in
     )
 
 
-def first_seen(db: Database, url: str) -> str | None:
-    """When the article ``url`` leads to was first seen; None if no stored article has it.
+#: The first re-check of a stored article comes this fraction of ``[crawl] recheck`` after it
+#: was first seen; each later one waits as long again as the article had been known at the one
+#: before (a quarter, a half of the window ...): a few fetches an article, however often its
+#: outlet is polled.
+FIRST_RECHECK = 1 / 8
+
+
+@dataclass(frozen=True)
+class Seen:
+    """When a stored article was first seen, and last fetched (ISO 8601)."""
+
+    first: str
+    last: str
+
+
+def seen(db: Database, url: str) -> Seen | None:
+    """When the article ``url`` leads to was first seen and last fetched; None if no stored
+    article has it.
 
     Raises:
         ValueError: ``url`` has no key (it cannot be an article's address).
     """
     row = db.execute(
-        "select a.first_seen from article_urls u join articles a on a.id = u.article_id "
-        "where u.key = ? order by a.id limit 1",
+        "select a.first_seen, a.last_seen from article_urls u "
+        "join articles a on a.id = u.article_id where u.key = ? order by a.id limit 1",
         [url_key(url)],
     ).fetchone()
-    return str(row[0]) if row is not None else None
+    return Seen(str(row[0]), str(row[1] or row[0])) if row is not None else None
+
+
+def first_seen(db: Database, url: str) -> str | None:
+    """When the article ``url`` leads to was first seen; None if no stored article has it
+    (ValueError as :func:`seen`)."""
+    found = seen(db, url)
+    return found.first if found is not None else None
+
+
+def recheck_due(known: Seen, recheck: float, now: datetime) -> bool | None:
+    """Whether a stored article is to be fetched again now, for corrections: None once it is
+    past the re-check window (``recheck`` seconds after it was first seen: never again), False
+    while its next re-check is not due (see :data:`FIRST_RECHECK`)."""
+    try:
+        first, last = (_utc(datetime.fromisoformat(t)) for t in (known.first, known.last))
+    except ValueError:
+        return None  # not a time: as good as old
+    last = max(first, last)
+    if (now - first).total_seconds() >= recheck:
+        return None
+    wait = max(recheck * FIRST_RECHECK, (last - first).total_seconds())
+    return (now - last).total_seconds() >= wait
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = None) -> bool:
-    """False if ``url`` led to a stored article first seen longer than ``recheck`` seconds ago.
-
-    An article younger than the re-check window is fetched again, so corrections are caught.
-    """
+    """Whether a crawl fetches ``url``: a new article, or a stored one whose re-check is due
+    (:func:`recheck_due`)."""
     try:
-        seen = first_seen(db, url)
+        known = seen(db, url)
     except ValueError:
         return False
-    if seen is None:
+    if known is None:
         return True
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=recheck)
-    return seen > isoformat(cutoff)
+    return bool(recheck_due(known, recheck, now or datetime.now(UTC)))
 
 
 def known_url_keys(
@@ -375,13 +414,13 @@ def known_url_keys(
     article_ids: Sequence[int] | None = None,
     since: str = "",
     page: int = 10_000,
-) -> Iterator[tuple[str, str]]:
-    """(URL key, first seen) of the given articles, or of every one first seen ``since``, the
-    oldest article first: what :func:`should_fetch` reads, for a copy kept elsewhere (a
-    cluster's Redis)."""
+) -> Iterator[tuple[str, str, str]]:
+    """(URL key, first seen, last fetched) of the given articles, or of every one first seen
+    ``since``, the oldest article first: what :func:`should_fetch` reads, for a copy kept
+    elsewhere (a cluster's Redis)."""
     sql = (
-        "select u.key, a.first_seen from article_urls u join articles a on a.id = u.article_id "
-        "where u.key is not null"
+        "select u.key, a.first_seen, coalesce(a.last_seen, a.first_seen) from article_urls u "
+        "join articles a on a.id = u.article_id where u.key is not null"
     )
     if article_ids is not None:
         if not article_ids:

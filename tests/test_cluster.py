@@ -272,8 +272,8 @@ def test_results_stored_twice_change_nothing_and_an_emptied_redis_is_rebuilt_fro
     )
     assert len(settled) == 1  # no monitor waited for it: it is logged and judged once
     # The workers can skip the stored URL, and see the feed's validators.
-    keys = dict(known_url_keys(db))
-    assert keys and all(bus.known(key) == first for key, first in keys.items())
+    keys = {key: (first, last) for key, first, last in known_url_keys(db)}
+    assert keys and all(bus.known(key) == seen for key, seen in keys.items())
     assert bus.source("http://x/feed")["etag"] == '"e1"'
     # A worker process gone for a day, holding no run, leaves the group at the hourly trim.
     bus.dispatch({"run": 0, "outlet": "presstv", "deadline": 60, "expires": 0})

@@ -1,6 +1,7 @@
 """End to end: the real spider, in a real process, against the fixture outlets on 127.0.0.1."""
 
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -79,6 +80,17 @@ def test_recently_stored_articles_are_rechecked(tmp_path, site):
     config.write_text(
         outlets_config(site, tmp_path / "crawl.db").replace('recheck = "0s"', 'recheck = "1h"')
     )
+    result = wirewatch("--config", str(config), "crawl", "--json", "ifpnews")
+    at_once = json.loads(result.stdout)[0]
+    # Its first re-check is due an eighth of the window after it was first seen, not yet.
+    assert at_once["skipped"] == {"recheck_later": 1}
+    assert (at_once["fetched"], at_once["duplicates"]) == (2, 0)
+    with sqlite3.connect(tmp_path / "crawl.db") as conn:  # ten minutes go by
+        conn.execute(
+            "update articles set "
+            "first_seen = strftime('%Y-%m-%dT%H:%M:%S+00:00', first_seen, '-10 minutes'), "
+            "last_seen = strftime('%Y-%m-%dT%H:%M:%S+00:00', last_seen, '-10 minutes')"
+        )
     result = wirewatch("--config", str(config), "crawl", "--json", "ifpnews")
     rechecked = json.loads(result.stdout)[0]
     # Fetched again inside the window, found unchanged, not stored twice.

@@ -6,7 +6,10 @@ import pytest
 
 from extractors.article import extract_article
 from storage.articles import (
+    Seen,
     count_candidates,
+    recheck_due,
+    seen,
     should_fetch,
     store_article,
     text_hash,
@@ -159,6 +162,33 @@ def test_should_fetch_honours_the_recheck_window(fresh_db, article):
     assert not should_fetch(
         fresh_db, article.url + "?utm_medium=x", 3600, now=now + timedelta(hours=2)
     )
+
+
+def test_a_stored_article_is_rechecked_a_few_times_however_often_it_is_polled(fresh_db, article):
+    """Polled every 2 minutes through a 2-hour window, an article is fetched again at 15, 30
+    and 60 minutes: three re-checks, not sixty."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    store_article(fresh_db, article, "ifpnews", now=start)
+    fetched = []
+    for minute in range(2, 121, 2):
+        now = start + timedelta(minutes=minute)
+        if should_fetch(fresh_db, article.fetched_url, 7200, now=now):
+            fetched.append(minute)
+            store_article(fresh_db, article, "ifpnews", now=now)  # unchanged: last_seen moves
+    assert fetched == [16, 32, 64]
+    (known,) = [seen(fresh_db, article.fetched_url)]
+    assert known is not None and known.last > known.first
+
+
+def test_the_recheck_schedule_reads_what_it_is_given():
+    now = datetime(2026, 1, 1, 1, tzinfo=UTC)
+    assert recheck_due(Seen("2026-01-01T00:00:00+00:00", "not a time"), 7200, now) is None
+    assert (
+        recheck_due(Seen("2026-01-01T00:50:00+00:00", "2026-01-01T00:50:00+00:00"), 7200, now)
+        is False
+    )
+    # A last fetch written before the first (clocks): read as the first.
+    assert recheck_due(Seen("2026-01-01T00:30:00+00:00", "2026-01-01T00:00:00+00:00"), 7200, now)
 
 
 def test_runs_left_open_by_a_dead_process_are_marked_killed(fresh_db):

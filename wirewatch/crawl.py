@@ -27,7 +27,7 @@ SUMMARY_KEYS = {
 }
 
 
-SKIP_REASONS = {"too_old", "known", "off_domain", "ignored"}
+SKIP_REASONS = {"too_old", "known", "recheck_later", "off_domain", "ignored"}
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from crawler.state import LOCAL, CrawlState
 from extractors.article import FAILED, extract_article
 from extractors.dates import isoformat, parse_date
 from extractors.urls import host_of, in_domains, origin, private_target
+from storage.articles import recheck_due
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +341,7 @@ class OutletSpider(scrapy.Spider):
         # before it is fetched. Undated ones after, from the bottom of the list up.
         dated = sorted((e for e in entries if e.published), key=lambda e: e.published or NEVER)
         entries = dated + [e for e in reversed(entries) if not e.published]
-        cutoff = isoformat(datetime.now(UTC) - timedelta(seconds=self.recheck))
+        now = datetime.now(UTC)
         fresh: list[scrapy.Request] = []
         for entry in entries:
             url = entry.url.strip()
@@ -356,12 +357,16 @@ class OutletSpider(scrapy.Spider):
                 self._count("discover/too_old")
                 continue
             try:
-                seen = self.state.first_seen(url)
+                seen = self.state.seen(url)
             except ValueError:
-                seen = ""  # no article's address: as good as known
-            if seen is not None and seen <= cutoff:
-                self._count("discover/known")
+                self._count("discover/known")  # no article's address: as good as known
                 continue
+            if seen is not None:
+                due = recheck_due(seen, self.recheck, now)
+                if not due:
+                    # Past the re-check window, or its next re-check not due yet.
+                    self._count("discover/known" if due is None else "discover/recheck_later")
+                    continue
             request = scrapy.Request(
                 url,
                 self.parse_page,
@@ -372,8 +377,9 @@ class OutletSpider(scrapy.Spider):
             if seen is None:
                 fresh.append(request)
             else:
-                # Stored within the re-check window: fetched again for corrections, but only
-                # once every new item of every source has had its turn (see _idle).
+                # Stored within the re-check window and due again (a few times an article,
+                # the gaps doubling): fetched for corrections, but only once every new item
+                # of every source has had its turn (see _idle).
                 self.rechecks.append(request)
         for index, request in enumerate(fresh):
             if self.requested >= self.max_pages:
