@@ -92,10 +92,15 @@ class Monitor:
         self.pacer = Pacer()
         self.jobs_lock = threading.Lock()  # the schedule is rebuilt from two threads
         self.backend: Backend
+        # Delivery is asked for the moment a run's alerts are committed, and again as the run
+        # ends (its settle); a request while delivery runs makes it run once more.
+        self.notify_lock = threading.Lock()
+        self.notifying = False
+        self.notify_wanted = False
         if config.cluster.redis:
-            self.backend = Cluster(config, self.open, self.outcomes.settled)
+            self.backend = Cluster(config, self.open, self.outcomes.settled, self.notify_soon)
         elif config.schedule.workers:
-            self.backend = LocalPool(config, self.command)
+            self.backend = LocalPool(config, self.command, self.notify_soon)
         else:
             self.backend = ChildProcesses(self.command)
         self.scheduler = BackgroundScheduler(
@@ -130,7 +135,24 @@ class Monitor:
     # -- jobs ----------------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """Deliver due alerts and operator emails (what ``wirewatch notify`` does)."""
+        """Deliver due alerts and operator emails (what ``wirewatch notify`` does); again
+        while :meth:`notify_soon` asked for it during a delivery."""
+        with self.notify_lock:
+            self.notifying = True
+        try:
+            while True:
+                with self.notify_lock:
+                    self.notify_wanted = False
+                self._notify()
+                with self.notify_lock:
+                    if not self.notify_wanted or self.stopping.is_set():
+                        self.notifying = False  # decided under the lock: no request is lost
+                        return
+        finally:
+            with self.notify_lock:
+                self.notifying = False
+
+    def _notify(self) -> None:
         config = self.config
         db = self.open()
         try:
@@ -238,7 +260,12 @@ class Monitor:
             self.notify_soon()
 
     def notify_soon(self) -> None:
-        """Run the notify job now rather than at its next turn."""
+        """Run the notify job now rather than at its next turn (from any thread); if it is
+        running, it runs once more when done."""
+        with self.notify_lock:
+            self.notify_wanted = True
+            if self.notifying:
+                return
         if self.scheduler.get_job("notify") is not None:
             self.scheduler.modify_job("notify", next_run_time=datetime.now(UTC))
 

@@ -57,11 +57,15 @@ class Home:
         watches: Sequence[WatchConfig],
         settle: Callable[[dict[str, Any]], None],
         known_for: float = 7 * 86400.0,
+        *,
+        alerted: Callable[[], None] = lambda: None,
     ) -> None:
         """``settle`` is called with each run closed here that no :meth:`send` waits for (a run
         of an earlier monitor). URL keys first seen more than ``known_for`` seconds ago are
-        dropped from Redis (hourly), and not copied there by a rebuild."""
+        dropped from Redis (hourly), and not copied there by a rebuild. ``alerted`` is called
+        when a batch of articles that came home raised alerts (committed)."""
         self.bus = bus
+        self.alerted = alerted
         self.known_for = known_for
         self.open_db = open_db
         self.watches = list(watches)
@@ -207,7 +211,7 @@ class Home:
 
     def _articles(self, db: Database, ingest: Ingest, message: dict[str, Any]) -> None:
         outlet = str(message["outlet"])
-        new = updated = 0
+        new = updated = alerts = 0
         stored_ids = []
         for fields in message.get("articles") or []:
             try:
@@ -222,6 +226,7 @@ class Home:
             stored_ids.append(stored.article_id)
             new += stored.outcome in (NEW, NEAR_DUPLICATE)
             updated += stored.outcome == UPDATED
+            alerts += stored.alerts
             # One line a run is the monitor's INFO (the run's); an article's is DEBUG (-vv).
             logger.debug(
                 "Stored %(url)s (%(outcome)s, id %(id)d)",
@@ -229,6 +234,8 @@ class Home:
             )
         count_articles(db, int(message["run"]), new, updated)
         self.bus.publish_known(known_url_keys(db, stored_ids))
+        if alerts:
+            self.alerted()
 
     def _done(self, db: Database, message: dict[str, Any]) -> None:
         changed = []

@@ -3,7 +3,9 @@
 Stats: ``wirewatch/store/new`` (a new story), ``.../near_duplicate`` (a new article of a known
 story), ``.../updated``, ``.../duplicate``, ``.../failed``, and
 ``wirewatch/alerts/new``. A failed write drops the item with an error log; its URL is not
-recorded, so the next run fetches it again. Alerts are written in the article's transaction.
+recorded, so the next run fetches it again. Alerts are written in the article's transaction;
+once it is committed, the :data:`alerts_stored` signal tells whoever runs the crawl (a crawl
+worker tells the monitor, which delivers them at once, before the run ends).
 
 When the database as a whole cannot be written (a full disk, a read-only file, a lock held past
 ``busy_timeout``: ``storage.db.trouble``), the run stops there as ``storage_failed``, with the
@@ -28,6 +30,9 @@ from storage.db import open_db, trouble
 
 #: The finish reason of a run stopped because its articles could not be stored.
 STORAGE_FAILED = "storage_failed"
+
+#: A Scrapy signal: an article's alerts were committed (``count``: how many).
+alerts_stored = object()
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +75,7 @@ class StorePipeline:
         stats.inc_value(f"wirewatch/store/{stored.outcome}")
         if stored.alerts:
             stats.inc_value("wirewatch/alerts/new", stored.alerts)
+            self.crawler.signals.send_catch_log(signal=alerts_stored, count=stored.alerts)
         logger.info(
             "Stored %(url)s (%(outcome)s, id %(id)d)",
             {"url": item.article.url, "outcome": stored.outcome, "id": stored.article_id},

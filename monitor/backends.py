@@ -133,10 +133,13 @@ class LocalPool(Backend):
     by its hard deadline (the deadline, the page timeout, the terminate wait) has stuck its
     worker, which is killed."""
 
-    def __init__(self, config: MonitorConfig, command: Command) -> None:
+    def __init__(
+        self, config: MonitorConfig, command: Command, alerted: Callable[[], None] = lambda: None
+    ) -> None:
         self.config = config
         self.command = command
-        self.pool = WorkerPool(command("worker-serve"), config.schedule.workers)
+        # A run's alerts are told as each article's are committed: delivered before it ends.
+        self.pool = WorkerPool(command("worker-serve"), config.schedule.workers, alerted=alerted)
 
     def start(self) -> None:
         self.pool.start()
@@ -180,12 +183,18 @@ class Cluster(Backend):
         config: MonitorConfig,
         open_db: Callable[[], Database],
         settled: Callable[[dict[str, Any]], None],
+        alerted: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.open_db = open_db
         self.settled = settled  # a run of an earlier monitor, closed here
         self.home = Home(
-            Bus(config.redis_url), open_db, config.watches, settled, known_window(config)
+            Bus(config.redis_url),
+            open_db,
+            config.watches,
+            settled,
+            known_window(config),
+            alerted=alerted,
         )
         self.last_check = time.monotonic()
 

@@ -24,7 +24,7 @@ from workers.processes import (
     how_it_ended,
     terminate,
 )
-from workers.protocol import Done, Drain, Message, ProtocolError, Run, decode, encode
+from workers.protocol import Alerted, Done, Drain, Message, ProtocolError, Run, decode, encode
 from workers.slots import route
 
 logger = logging.getLogger("wirewatch.scheduler")
@@ -41,7 +41,12 @@ WORKER_RECYCLE = 2000
 class WorkerProcess:
     """One ``wirewatch worker-serve`` child and the runs it holds."""
 
-    def __init__(self, command: list[str], on_exit: Callable[[WorkerProcess], None]) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        on_exit: Callable[[WorkerProcess], None],
+        on_alerts: Callable[[], None] = lambda: None,
+    ) -> None:
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -60,6 +65,7 @@ class WorkerProcess:
         self.killed_for: str | None = None  # the token of the run that overran, if any
         self.last_beat = time.monotonic()
         self.on_exit = on_exit
+        self.on_alerts = on_alerts  # a run committed alerts: deliver them now
         threading.Thread(target=self._read, name=f"worker-{self.pid}", daemon=True).start()
 
     def send(self, message: Message) -> bool:
@@ -113,6 +119,11 @@ class WorkerProcess:
                     entry = self.pending.pop(message.id, None)
                 if entry is not None:
                     entry[0].set_result(Outcome(self.pid, message.reason))
+            elif isinstance(message, Alerted):
+                try:
+                    self.on_alerts()
+                except Exception:  # delivery's trouble must never stop the pipe
+                    logger.exception("Delivering alerts after a store failed")
         code = self.process.wait()
         with self.lock:
             held, self.pending = dict(self.pending), {}
@@ -133,8 +144,15 @@ class WorkerPool:
     is per thread), and the main thread lives as long as the monitor.
     """
 
-    def __init__(self, command: list[str], size: int, recycle: int = WORKER_RECYCLE) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        size: int,
+        recycle: int = WORKER_RECYCLE,
+        alerted: Callable[[], None] = lambda: None,
+    ) -> None:
         self.command = command
+        self.alerted = alerted  # a worker's run committed alerts
         self.size = size
         self.recycle = recycle
         self.workers: list[WorkerProcess] = []
@@ -150,7 +168,7 @@ class WorkerPool:
             if self.stopping or not self.backoff.ready():
                 return
             while len(self._serving()) < self.size:
-                self.workers.append(WorkerProcess(self.command, self._exited))
+                self.workers.append(WorkerProcess(self.command, self._exited, self.alerted))
             self.ready.notify_all()
 
     def _serving(self) -> list[WorkerProcess]:

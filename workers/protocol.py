@@ -9,6 +9,8 @@ The monitor writes to the worker's stdin:
 The worker writes to its stdout:
 
 - :class:`Done` when a run ends, with Scrapy's finish reason (or why it did not start);
+- :class:`Alerted` when a run has stored an article that raised alerts (committed: the monitor
+  delivers them now, not when the run ends);
 - :class:`Beat` every second, so that a stuck reactor is seen and killed.
 
 The end of stdin (the monitor is gone) stops the worker: the runs in hand are closed as
@@ -48,15 +50,22 @@ class Done:
 
 
 @dataclass(frozen=True)
+class Alerted:
+    op: ClassVar[str] = "alerted"
+    id: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Beat:
     op: ClassVar[str] = "beat"
     active: int
     waiting: int
 
 
-Message = Run | Drain | Done | Beat
+Message = Run | Drain | Done | Alerted | Beat
 
-_TYPES: dict[str, Any] = {kind.op: kind for kind in (Run, Drain, Done, Beat)}
+_TYPES: dict[str, Any] = {kind.op: kind for kind in (Run, Drain, Done, Alerted, Beat)}
 #: Each message's fields and their types, read off the dataclasses (whose annotations are
 #: strings under ``from __future__ import annotations``).
 _FIELDS: dict[str, dict[str, type]] = {

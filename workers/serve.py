@@ -27,7 +27,17 @@ from scrapy.utils.reactor import install_reactor
 
 from crawler.config import CrawlerConfig
 from crawler.context import crawl_settings
-from workers.protocol import Beat, Done, Drain, Message, ProtocolError, Run, decode, encode
+from workers.protocol import (
+    Alerted,
+    Beat,
+    Done,
+    Drain,
+    Message,
+    ProtocolError,
+    Run,
+    decode,
+    encode,
+)
 from workers.slots import Slots, sites_of
 
 logger = logging.getLogger("wirewatch.worker")
@@ -131,6 +141,11 @@ class Worker:
     def _launch(self, token: str, outlet: str, deadline: float) -> None:
         settings = self._run_settings(token, outlet, deadline)
         crawler = Crawler(_spider_class(), settings)
+        crawler.signals.connect(
+            lambda count, **_: self.send(Alerted(token, int(count))),
+            signal=_alerts_stored(),
+            weak=False,
+        )
         self.active[token] = crawler
         try:
             finished = self.runner.crawl(crawler, name=outlet)
@@ -184,6 +199,12 @@ def _spider_class() -> Any:
     from crawler.spiders.outlet import OutletSpider
 
     return OutletSpider
+
+
+def _alerts_stored() -> object:
+    from crawler.pipelines import alerts_stored
+
+    return alerts_stored
 
 
 class _CloseRace(logging.Filter):
