@@ -62,6 +62,7 @@ from monitor.config import Loader, MonitorConfig
 from monitor.outcomes import Outcomes
 from monitor.planning import HEARTBEAT, Lags, first_runs, plans
 from monitor.rhythm import Pacer
+from monitor.websub import WebSub
 from storage import monitor as heartbeat
 from storage.db import open_db, trouble
 from storage.monitor import Claim
@@ -89,6 +90,10 @@ class Monitor:
         self.failed = False  # stopped by a failure, not a signal: exit 1
         self.lags = Lags()
         self.outcomes = Outcomes(config, self.open, self.tell_operator, self.notify_soon)
+        self.websub = WebSub(config, self.open, self.pushed)
+        self.runs_lock = threading.Lock()
+        self.running: set[str] = set()  # outlets whose run is going
+        self.push_again: set[str] = set()  # pushed while their run was going: run again
         self.pacer = Pacer()
         self.jobs_lock = threading.Lock()  # the schedule is rebuilt from two threads
         self.backend: Backend
@@ -193,6 +198,8 @@ class Monitor:
     def crawl(self, outlet: str) -> None:
         """Run one outlet's crawl on the backend, and settle it; again while the outcome says
         so (its worker died under it, Redis lost it)."""
+        with self.runs_lock:
+            self.running.add(outlet)
         try:
             self._crawl(outlet)
         except DatabaseGone as exc:
@@ -204,6 +211,13 @@ class Monitor:
                 "crawl %(outlet)s not recorded: %(error)s",
                 {"outlet": outlet, "error": trouble(exc) or exc},
             )
+        finally:
+            with self.runs_lock:
+                self.running.discard(outlet)
+                again = outlet in self.push_again
+                self.push_again.discard(outlet)
+            if again and not self.stopping.is_set():
+                self.pushed(outlet)
 
     def _crawl(self, outlet: str) -> None:
         if self.stopping.is_set():
@@ -247,6 +261,7 @@ class Monitor:
             pace = self.pacer.after_run(db, self.config, outlet, new, datetime.now(UTC))
         finally:
             db.close()
+        self.resubscribe_soon()
         if pace is not None:
             logger.info(
                 "Outlet %(outlet)s polled every %(every)s for an hour: %(why)s",
@@ -331,6 +346,21 @@ class Monitor:
         except sqlite3.Error as exc:
             logger.error("paces not updated: %(error)s", {"error": trouble(exc) or exc})
 
+    def resubscribe_soon(self) -> None:
+        """Look at the WebSub subscriptions now (a run may have found a feed's hub)."""
+        self.websub.wake()
+
+    def pushed(self, outlet: str) -> None:
+        """A hub pushed an update of the outlet's feed: its run starts now, or again as soon as
+        the one going ends."""
+        with self.runs_lock:
+            if outlet in self.running:
+                self.push_again.add(outlet)
+                return
+        job = self.scheduler.get_job(f"crawl:{outlet}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
     def reload(self) -> None:
         """Read the config file again and rebuild the schedule from it; keep it if invalid."""
         self.config_stamp = file_stamp(self.config_file)
@@ -348,6 +378,7 @@ class Monitor:
             logger.warning("[cluster] redis takes effect at the next restart")
         self.config = config
         self.backend.reload(config)
+        self.websub.reload(config)
         self.outcomes.lift(config)
         self.sync_jobs(config)
         logger.info(
@@ -379,6 +410,10 @@ class Monitor:
                 {"count": abandoned},
             )
         self.backend.start()
+        try:
+            self.websub.start()
+        except OSError as exc:
+            logger.error("WebSub off, polling only: %(error)s", {"error": exc})
         self.sync_jobs(self.config)
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -433,6 +468,7 @@ class Monitor:
             time.sleep(0.1)
         self.backend.stop()
         self.scheduler.shutdown(wait=True)
+        self.websub.stop()
         if self.config.watches or self.config.email.operator:
             self.notify()
         try:

@@ -129,6 +129,9 @@ class SharedState:
     def record_not_modified(self, url: str) -> None:
         self.link.sources.append({"url": url, "not_modified": True})
 
+    def record_hub(self, url: str, hub: str, topic: str) -> None:
+        self.link.sources.append({"url": url, "hub": hub, "topic": topic})
+
     def close(self) -> None:
         pass
 

@@ -29,7 +29,7 @@ from crawler.runs import REASONS, STATUS
 from extractors.article import Article
 from extractors.dates import isoformat
 from ingest import Ingest
-from storage import sources
+from storage import sources, websub
 from storage.articles import NEAR_DUPLICATE, NEW, UPDATED, known_url_keys
 from storage.runs import FAILED, close_cluster_run, count_articles
 
@@ -241,6 +241,9 @@ class Home:
         changed = []
         for source in message.get("sources") or []:
             url = str(source["url"])
+            if "hub" in source:
+                websub.record_hub(db, url, str(source["hub"]), str(source.get("topic") or ""))
+                continue
             if source.get("not_modified"):
                 sources.record_not_modified(db, url)
             else:

@@ -216,3 +216,80 @@ def _text_sitemap(body: bytes) -> Sitemap:
             f"(it begins {text[:40]!r})"
         )
     return Sitemap("text", [Entry(url=url) for url in urls])
+
+
+@dataclass(frozen=True)
+class Hub:
+    """Where a feed's updates are pushed (WebSub): the ``hub`` to subscribe at, for ``topic``
+    (the feed's ``self`` URL, else the URL it was read from)."""
+
+    hub: str
+    topic: str
+
+
+_LINK_VALUE = re.compile(r"<([^>]*)>\s*((?:;[^,<]*)*)")
+_REL = re.compile(r""";\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.I)
+
+
+def feed_hub(body: bytes, url: str, link_header: str = "") -> Hub | None:
+    """The WebSub hub a feed names, from its HTTP ``Link`` header(s) (first, as the spec
+    prefers) or its own links (Atom's and RSS's ``<atom:link rel="hub">``, JSON Feed's
+    ``hubs``); None if it names none. Never raises."""
+    links: dict[str, str] = {}
+    for target, params in _LINK_VALUE.findall(link_header or ""):
+        for rel in _REL.findall(params):
+            for name in (rel[0] or rel[1]).lower().split():
+                links.setdefault(name, target.strip())
+    if "hub" not in links:
+        body_links = _json_feed_hub(body) if body.lstrip()[:1] == b"{" else _xml_feed_links(body)
+        for name, target in body_links.items():
+            links.setdefault(name, target)
+    hub = links.get("hub", "")
+    if not re.match(r"https?://", hub, re.I):
+        return None
+    topic = links.get("self", "")
+    return Hub(hub, topic if re.match(r"https?://", topic, re.I) else url)
+
+
+def _json_feed_hub(body: bytes) -> dict[str, str]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found = {}
+    hubs = data.get("hubs")
+    for hub in hubs if isinstance(hubs, list) else []:
+        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub":
+            found["hub"] = str(hub.get("url") or "")
+            break
+    if isinstance(data.get("feed_url"), str):
+        found["self"] = data["feed_url"]
+    return found
+
+
+def _xml_feed_links(body: bytes) -> dict[str, str]:
+    """The ``rel`` -> ``href`` of a feed's own links, read up to its first item."""
+    found: dict[str, str] = {}
+    try:
+        for _, element in etree.iterparse(
+            BytesIO(body),
+            events=("start",),
+            recover=True,
+            resolve_entities=False,
+            no_network=True,
+            huge_tree=False,
+        ):
+            if not isinstance(element.tag, str):
+                continue
+            name = etree.QName(element).localname
+            if name in {"item", "entry"}:
+                break
+            rel, href = element.get("rel"), element.get("href")
+            if name == "link" and rel and href:
+                for each in rel.lower().split():
+                    found.setdefault(each, href.strip())
+    except (etree.XMLSyntaxError, ValueError):
+        pass
+    return found

@@ -16,7 +16,7 @@ from scrapy.crawler import Crawler
 from sqlite_utils import Database
 
 from crawler.context import crawl_config, database_path
-from storage import sources
+from storage import sources, websub
 from storage.articles import Seen, seen
 from storage.db import open_db
 
@@ -41,6 +41,10 @@ class CrawlState(Protocol):
     ) -> None: ...
 
     def record_not_modified(self, url: str) -> None: ...
+
+    def record_hub(self, url: str, hub: str, topic: str) -> None:
+        """The feed ``url`` (as configured) names the WebSub ``hub`` for ``topic`` ("": none)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -71,6 +75,9 @@ class LocalState:
 
     def record_not_modified(self, url: str) -> None:
         sources.record_not_modified(self.db, url)
+
+    def record_hub(self, url: str, hub: str, topic: str) -> None:
+        websub.record_hub(self.db, url, hub, topic)
 
     def close(self) -> None:
         self.db.close()

@@ -11,8 +11,9 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from alerts.config import AlertSettings
 from cluster.config import ClusterConfig
@@ -42,6 +43,47 @@ class ScheduleConfig(Section):
         return self
 
 
+class WebSubConfig(Section):
+    """``[websub]``: pushed updates from the hubs that feeds name (``monitor.websub``), on when
+    ``callback`` is set."""
+
+    #: The public URL at which hubs reach this monitor (a reverse proxy in front of ``listen``);
+    #: each subscription's callback is this URL and a token of its own.
+    callback: str = ""
+    #: The address and port the monitor's callback server binds to.
+    listen: str = "127.0.0.1:8470"
+    #: The lease asked of the hub (it may grant another); renewed when four fifths have run.
+    lease: Interval = 7 * 86400.0
+
+    @field_validator("callback")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value!r} is not an http(s) URL: give the public URL hubs reach this "
+                "monitor at, e.g. https://wirewatch.example.org/websub"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: the callback URL takes no query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        host, _, port = value.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8470)")
+        return value.strip()
+
+    def bind(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):
     """What the monitor reads of the config (``wirewatch.config.Config`` is one): what the
     crawler and the alerts read, and the schedule, the Maildir and the SMTP URL."""
@@ -62,6 +104,9 @@ class MonitorConfig(CrawlerConfig, AlertSettings, Protocol):
 
     @property
     def redis_url(self) -> str: ...
+
+    @property
+    def websub(self) -> WebSubConfig: ...
 
 
 #: Reads and validates the config file again (SIGHUP, a saved file); raises if it cannot.

@@ -315,6 +315,19 @@ def m015_outlet_paces(db: Database) -> None:
     )
 
 
+@migrations()
+def m016_websub(db: Database) -> None:
+    # Feeds that name a WebSub hub (the crawl writes feed, hub, topic, seen) and the monitor's
+    # subscription at it (monitor.websub writes the rest).
+    db.execute(
+        "create table websub (feed text primary key, hub text not null, topic text not null, "
+        "seen text not null, outlet text, token text unique, secret text, "
+        "state text not null default '', requested text, verified text, lease_until text, "
+        "lease real, error text not null default '', pushed text, pushes integer not null "
+        "default 0)"
+    )
+
+
 def trouble(exc: sqlite3.Error) -> str | None:
     """What is wrong with the database as a whole, in words, when ``exc`` says so (a full
     disk, a read-only file, a lock held too long, an I/O error); None for an error of one

@@ -15,14 +15,10 @@ from typing import ClassVar
 
 import pytest
 
-from tests.support.servers import Answering, serving
+from tests.support.servers import Answering, serving, story_page
 from tests.support.site import wirewatch
 
 ITEMS = 30
-PROSE = (
-    "The ministers met in the capital on Tuesday to discuss the supply of air-defence systems, "
-    "and officials on both sides said the talks would continue next month. "
-)
 
 
 class Outlet(Answering):
@@ -47,13 +43,8 @@ class Outlet(Answering):
             body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
             self.answer(200, body.encode(), {"Content-Type": "application/rss+xml", "ETag": '"v1"'})
         elif self.path.startswith("/story/"):
-            n = self.path.rsplit("/", 1)[1]
-            paragraphs = "".join(f"<p>Story {n}, paragraph {k}. {PROSE}</p>" for k in range(6))
-            body = (
-                f"<html><head><title>Story {n}</title></head><body><article>"
-                f"<h1>Story {n} of the talks</h1>{paragraphs}</article></body></html>"
-            )
-            self.answer(200, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
+            name = self.path.rsplit("/", 1)[1]
+            self.answer(200, story_page(name), {"Content-Type": "text/html; charset=utf-8"})
         else:
             self.answer(404)
 

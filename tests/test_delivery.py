@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from typing import ClassVar
 
 from tests.support.daemons import Daemon, only, schedule, wait_for
-from tests.support.servers import Answering, serving
+from tests.support.servers import Answering, serving, story_page
 from tests.support.site import outlets_config
 
 WATCH = (
@@ -49,12 +49,6 @@ def test_an_alert_is_delivered_when_its_run_ends_not_at_the_notify_tick(tmp_path
     assert gap.total_seconds() < 30, (finished, sent)
 
 
-PROSE = (
-    "The ministers met in the capital on Tuesday to discuss the supply of air-defence systems, "
-    "and officials on both sides said the talks would continue next month. "
-)
-
-
 class SlowOutlet(Answering):
     """A feed of two stories: one on the S-400, answered at once, and one held until the test
     lets it go (the rest of a long run)."""
@@ -78,12 +72,7 @@ class SlowOutlet(Answering):
                 type(self).held.set()
                 type(self).release.wait(60)
             lead = "Moscow offered the S-400 system. " if name == "s400" else ""
-            paragraphs = "".join(f"<p>{lead}Paragraph {k}. {PROSE}</p>" for k in range(6))
-            body = (
-                f"<html><head><title>Story {name}</title></head><body><article>"
-                f"<h1>Story {name} of the talks</h1>{paragraphs}</article></body></html>"
-            )
-            self.answer(200, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
+            self.answer(200, story_page(name, lead), {"Content-Type": "text/html; charset=utf-8"})
         else:
             self.answer(404)
 

@@ -69,6 +69,7 @@ def test_schema_is_migrated_once(db_path):
         "m013_folded",
         "m014_run_days",
         "m015_outlet_paces",
+        "m016_websub",
     ]
 
 

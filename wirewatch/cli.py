@@ -272,8 +272,8 @@ def _fetcher(config: Config, *named: str) -> Any:
     trusting at private addresses only the origins of the URLs the operator ``named``."""
     from functools import partial
 
+    from crawler.fetch import fetch_url
     from extractors.urls import origin
-    from wirewatch.fetch import fetch_url
 
     return partial(
         fetch_url,
@@ -726,8 +726,8 @@ def watch_test(ctx: _Context, query: str, source: str, outlet: str) -> None:
     """
     from alerts.query import QueryError, display_text, parse_query, shown
     from alerts.watches import Watch, WatchSet, document, snippet_text, snippets
+    from crawler.fetch import read_source
     from extractors.article import extract_article
-    from wirewatch.fetch import read_source
 
     try:
         node = parse_query(query)
@@ -904,6 +904,8 @@ def status(ctx: _Context, as_json: bool) -> None:
                 f"  backlog: {row['backlog']} new item(s) listed past [crawl] max_pages; the "
                 "next runs fetch them"
             )
+        for sub in row["websub"]:
+            click.echo(f"  {_websub_line(sub, bool(ctx.config.websub.callback))}")
         if row["doubtful_24h"]:
             click.echo(
                 f"  {row['doubtful_24h']} of the new articles kept though their text may be "
@@ -964,6 +966,24 @@ HEALTH_COLOURS = {"healthy": "green", "unhealthy": "red", "unknown": "yellow"}
 def _coloured(health: str, width: int) -> str:
     """The health word padded to ``width``, in colour (click drops colour when not a TTY)."""
     return click.style(health.ljust(width), fg=HEALTH_COLOURS.get(health))
+
+
+def _websub_line(sub: dict[str, Any], on: bool) -> str:
+    """A feed's WebSub subscription in words, for ``status``."""
+    hub = sub["hub"]
+    if not on:
+        return f"its feed names a WebSub hub ({hub}): set [websub] callback to have it pushed"
+    state = sub["state"]
+    if state == "verified":
+        return (
+            f"pushed by {hub} (lease to {_when(sub['lease_until'])}, "
+            f"{sub['pushes']} push(es) so far)"
+        )
+    if state in ("failed", "denied"):
+        return f"WebSub at {hub} {state}: {sub['error']}; polled only, asked again hourly"
+    if state == "requested":
+        return f"WebSub: subscription asked at {hub}, its verification awaited"
+    return f"WebSub: {hub} to be subscribed"
 
 
 def _when(stamp: str | None) -> str:

@@ -28,7 +28,7 @@ from core.errors import ConfigError
 from core.fields import Section
 from core.units import format_duration, parse_duration
 from crawler.config import CrawlConfig, OutletConfig
-from monitor.config import ScheduleConfig
+from monitor.config import ScheduleConfig, WebSubConfig
 from storage.config import StorageConfig
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ScheduleConfig",
     "StorageConfig",
     "WatchConfig",
+    "WebSubConfig",
     "config_path",
     "load_config",
     "parse_config",
@@ -58,6 +59,7 @@ class Config(Section):
     health: HealthConfig = HealthConfig()
     email: EmailConfig = EmailConfig()
     cluster: ClusterConfig = ClusterConfig()
+    websub: WebSubConfig = WebSubConfig()
     outlets: list[OutletConfig] = []
     watches: list[WatchConfig] = []
     path: Path | None = None

@@ -13,6 +13,7 @@ from cluster.bus import Bus, RedisError
 from extractors.dates import isoformat
 from monitor.planning import HEARTBEAT, next_due, outlet_trigger
 from storage import monitor as heartbeat
+from storage import websub
 from storage.articles import new_articles
 from storage.channels import failing_channels
 from storage.health import health_state
@@ -50,6 +51,7 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
     day_ago = isoformat(now - timedelta(hours=24))
     monitor = monitor_state(db, now)
     paces = outlet_paces(db)
+    hubs = [row for row in websub.feeds(db) if row["hub"]]
     outlets = []
     for outlet in config.outlets:
         pace = paces.get(outlet.name) if monitor["running"] else None
@@ -83,6 +85,12 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
                 "problems": problems,
                 # New items its last run listed past [crawl] max_pages: the next runs fetch them.
                 "backlog": backlog,
+                # Its feeds that name a WebSub hub, and the subscription (monitor.websub).
+                "websub": [
+                    {k: row[k] for k in ("feed", "hub", "state", "lease_until", "pushes", "error")}
+                    for row in hubs
+                    if row["feed"] in outlet.feeds
+                ],
             }
         )
     outbox = counts(db)

@@ -49,7 +49,7 @@ from twisted.python.failure import Failure
 
 from crawler.config import OutletConfig
 from crawler.context import apply_crawl_section, crawl_config
-from crawler.discovery import DiscoveryError, Entry, parse_feed, parse_sitemap
+from crawler.discovery import DiscoveryError, Entry, feed_hub, parse_feed, parse_sitemap
 from crawler.finder import web_page_hint
 from crawler.items import ArticleItem
 from crawler.problems import add_problem, refused, say_failures_once, why_failed
@@ -204,7 +204,21 @@ class OutletSpider(scrapy.Spider):
             return
         if not entries:
             self._problem(f"feed {response.url} lists no items")
+        self._record_hub(response)
         yield from self._requests_for(entries, response.url, listed=True)
+
+    def _record_hub(self, response: Response) -> None:
+        """The WebSub hub the feed names, or none, for the monitor (``monitor.websub``)."""
+        links = b", ".join(response.headers.getlist("Link")).decode("latin-1")
+        found = feed_hub(response.body, response.url, links)
+        meta = response.request.meta if response.request is not None else {}
+        configured = (meta.get("redirect_urls") or [response.url])[0]
+        try:
+            self.state.record_hub(configured, *((found.hub, found.topic) if found else ("", "")))
+        except Exception as exc:  # the crawl goes on: the hub is looked for next poll
+            logger.warning(
+                "%(url)s: hub not recorded: %(error)s", {"url": configured, "error": exc}
+            )
 
     def parse_sitemap(self, response: Response, depth: int = 0) -> Iterator[scrapy.Request]:
         if self._unchanged(response):

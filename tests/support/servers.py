@@ -137,6 +137,23 @@ def hanging_server() -> Iterator[str]:
         sock.close()
 
 
+#: A sentence of news prose, long enough in six paragraphs to be an article.
+PROSE = (
+    "The ministers met in the capital on Tuesday to discuss the supply of air-defence systems, "
+    "and officials on both sides said the talks would continue next month. "
+)
+
+
+def story_page(name: str, lead: str = "") -> bytes:
+    """An article page: ``name`` in its title, six paragraphs of prose, each opened by
+    ``lead`` (where a test puts the term its watch looks for)."""
+    paragraphs = "".join(f"<p>{lead}Story {name}, paragraph {k}. {PROSE}</p>" for k in range(6))
+    return (
+        f"<html><head><title>Story {name}</title></head><body><article>"
+        f"<h1>Story {name} of the talks</h1>{paragraphs}</article></body></html>"
+    ).encode()
+
+
 class Answering(BaseHTTPRequestHandler):
     """A test server's handler: :meth:`answer` sends a whole response; no access log."""
 

@@ -1,6 +1,7 @@
-"""Fetch single pages for the commands a person runs (``watch test``, ``add``, ``outlets
-import``): plain HTTP with the configured user agent, outside any crawl, through the same rule
-as the crawler's address guard (``crawler.guard``).
+"""Fetch single pages outside any crawl, for the commands a person runs (``watch test``,
+``add``, ``outlets import``) and the monitor's WebSub requests to a hub (``monitor.websub``):
+plain HTTP with the configured user agent, through the same rule as the crawler's address
+guard (``crawler.guard``).
 
 - **Private addresses**: a URL whose host is, or resolves to, a loopback, private, link-local
   or otherwise non-public address is fetched only if its origin (scheme, host, port) is one
@@ -21,7 +22,7 @@ import ssl
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from core.errors import WirewatchError
 from crawler.finder import Fetched
@@ -38,10 +39,15 @@ class Refused(OSError):
 
 
 def fetch_url(
-    url: str, user_agent: str, timeout: float = TIMEOUT, trusted: Iterable[Origin] = ()
+    url: str,
+    user_agent: str,
+    timeout: float = TIMEOUT,
+    trusted: Iterable[Origin] = (),
+    form: dict[str, str] | None = None,
 ) -> Fetched:
-    """GET ``url``, following redirects, within ``timeout`` seconds in all. An HTTP error is
-    returned with its status.
+    """GET ``url``, following redirects, within ``timeout`` seconds in all; or with ``form``,
+    POST it form-encoded (a redirect is then returned, not followed). An HTTP error is returned
+    with its status.
 
     Args:
         trusted: Origins that may be at private addresses (the ones the operator named).
@@ -52,10 +58,11 @@ def fetch_url(
     """
     deadline = time.monotonic() + timeout
     allowed = frozenset(trusted)
+    body = urlencode(form).encode() if form is not None else None
     for _ in range(MAX_REDIRECTS + 1):
-        fetched = _get(url, user_agent, deadline, allowed)
+        fetched = _get(url, user_agent, deadline, allowed, body)
         location = fetched.headers.get("Location") or fetched.headers.get("location")
-        if fetched.status not in _REDIRECTS or not location:
+        if fetched.status not in _REDIRECTS or not location or body is not None:
             return fetched
         url = urljoin(url, location.strip())
     raise OSError(f"more than {MAX_REDIRECTS} redirects")
@@ -68,7 +75,9 @@ def _left(deadline: float) -> float:
     return left
 
 
-def _get(url: str, user_agent: str, deadline: float, trusted: frozenset[Origin]) -> Fetched:
+def _get(
+    url: str, user_agent: str, deadline: float, trusted: frozenset[Origin], form: bytes | None
+) -> Fetched:
     found = origin(url)
     if found is None:
         raise OSError(f"not an http(s) URL: {url}")
@@ -85,9 +94,10 @@ def _get(url: str, user_agent: str, deadline: float, trusted: frozenset[Origin])
         else:
             connection = http.client.HTTPConnection(host, port, timeout=_left(deadline))
         connection.sock = sock  # the address checked above, not a second lookup
-        connection.request(
-            "GET", target, headers={"User-Agent": user_agent, "Accept-Encoding": "identity"}
-        )
+        headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request("GET" if form is None else "POST", target, form, headers)
         sock.settimeout(_left(deadline))
         response = connection.getresponse()
         body = bytearray()
