@@ -117,7 +117,7 @@ lint: install-test  ## ruff, mypy, and the layers of the house (import-linter)
 
 check: lint test
 
-bench: install-test  ## all benchmarks (about 45 minutes; each script also runs alone)
+bench: install-test  ## all benchmarks (about an hour; each script also runs alone)
 	$(BIN)/python bench/aeb.py
 	$(BIN)/python bench/extraction.py
 	$(BIN)/python bench/hostile.py
@@ -128,6 +128,7 @@ bench: install-test  ## all benchmarks (about 45 minutes; each script also runs 
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/push.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

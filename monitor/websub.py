@@ -344,6 +344,7 @@ class WebSub:
 def _handler(subs: WebSub) -> type[BaseHTTPRequestHandler]:
     class Callback(BaseHTTPRequestHandler):
         server_version = "wirewatch-websub"
+        timeout = 30  # seconds a slow client may hold a connection's thread
 
         def _token(self) -> str:
             return urlsplit(self.path).path.rstrip("/").rpartition("/")[2]

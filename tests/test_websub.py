@@ -6,9 +6,6 @@ challenge, signed content distribution), a real SMTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import sqlite3
 import threading
 import urllib.error
@@ -26,6 +23,7 @@ import pytest
 from core.errors import ConfigError
 from crawler.discovery import Hub, feed_hub
 from tests.support.daemons import Daemon, schedule, wait_for
+from tests.support.hub import deliver, verify_intent
 from tests.support.servers import Answering, free_port, serving, story_page
 from tests.support.site import wirewatch
 from wirewatch.config import parse_config
@@ -84,40 +82,17 @@ def feed(now: datetime) -> bytes:
 
 
 def verify(form: dict[str, str]) -> None:
-    """The hub's verification of intent: the subscriber must echo the challenge."""
-    challenge = secrets.token_hex(8)
-    query = urllib.parse.urlencode(
-        {
-            "hub.mode": form["hub.mode"],
-            "hub.topic": form["hub.topic"],
-            "hub.challenge": challenge,
-            "hub.lease_seconds": str(HubSite.lease),
-        }
-    )
-    try:
-        with urllib.request.urlopen(f"{form['hub.callback']}?{query}", timeout=10) as answer:
-            if answer.status == 200 and answer.read().decode() == challenge:
-                HubSite.verified.append(form)
-    except OSError:
-        pass  # not verified: the subscriber is gone or refused it
+    if verify_intent(form, HubSite.lease):
+        HubSite.verified.append(form)
 
 
 def publish(name: str, lead: str, secret: str | None = None) -> int:
     """A new story: the feed lists it, and the hub pushes the feed, signed, to the subscriber."""
     HubSite.stories.append((name, lead))
     (subscription,) = {f["hub.callback"]: f for f in HubSite.verified}.values()
-    body = feed(datetime.now(UTC))
-    key = (secret if secret is not None else subscription["hub.secret"]).encode()
-    request = urllib.request.Request(
-        subscription["hub.callback"],
-        data=body,
-        headers={
-            "Content-Type": "application/rss+xml",
-            "X-Hub-Signature": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return answer.status
+    key = secret if secret is not None else subscription["hub.secret"]
+    status, _ = deliver(subscription["hub.callback"], key, feed(datetime.now(UTC)))
+    return status
 
 
 @pytest.fixture
@@ -198,6 +173,19 @@ def test_content_with_a_bad_signature_is_ignored_and_a_short_lease_renewed(
         wait_for(lambda: len(HubSite.verified) >= 3, 30, "two renewals of the 3 s lease")
         assert {f["hub.secret"] for f in HubSite.verified} == {HubSite.requests[0]["hub.secret"]}
         assert runs(tmp_path) == [("finished",)] and not handler.messages
+
+
+def test_a_feed_taken_out_of_the_config_is_unsubscribed(tmp_path, hub_site):
+    with monitoring(tmp_path, hub_site) as (daemon, config, _):
+        config.write_text(config.read_text().replace("/feed.xml", "/other.xml"))
+        wait_for(
+            lambda: any(f["hub.mode"] == "unsubscribe" for f in HubSite.verified),
+            60,
+            "the verified unsubscription",
+        )
+        wait_for(lambda: "unsubscribed from" in daemon.log, 30, "the unsubscription logged")
+        with sqlite3.connect(tmp_path / "w.db") as db:
+            assert db.execute("select count(*) from websub").fetchone()[0] == 0
 
 
 def test_a_verification_for_no_request_is_refused(tmp_path, hub_site):
