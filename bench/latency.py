@@ -9,10 +9,12 @@ reach further back, as a first crawl stores them. Polled at ``[schedule] every``
 for every outlet (fixed), or at the paces ``monitor.rhythm`` gives (adaptive: recomputed
 hourly from each outlet's last 50 articles, a burst at ``min_every`` for an hour), with a
 random phase each. Latency is from publication to the first poll after it; a crawl's own
-duration and delivery (which follows the run at once) are not in it. Requests are polls.
+duration and delivery (which follows each article's store at once) are not in it. Requests
+are polls.
 
 What it does not measure: real HTTP, the crawl's time per poll, CPU per run (a quiet poll is
-one conditional GET). Those are in bench/crawl.py and bench/throughput.py.
+one conditional GET). bench/push.py measures those end to end on 127.0.0.1, pushed and polled;
+bench/crawl.py and bench/throughput.py at scale.
 
 Usage: ``python bench/latency.py [--outlets 20] [--seed 33]``; prints a table per rate class
 and keeps it in ``bench/latency.txt``.
