@@ -57,6 +57,7 @@ from alerts.outbox import notify as deliver
 from core.errors import DatabaseGone, WirewatchError
 from core.units import format_duration
 from extractors.dates import isoformat
+from monitor.again import Again
 from monitor.backends import Backend, ChildProcesses, Cluster, LocalPool
 from monitor.config import Loader, MonitorConfig
 from monitor.outcomes import Outcomes
@@ -99,9 +100,7 @@ class Monitor:
         self.backend: Backend
         # Delivery is asked for the moment a run's alerts are committed, and again as the run
         # ends (its settle); a request while delivery runs makes it run once more.
-        self.notify_lock = threading.Lock()
-        self.notifying = False
-        self.notify_wanted = False
+        self.delivery = Again(self._notify, self._notify_now)
         if config.cluster.redis:
             self.backend = Cluster(config, self.open, self.outcomes.settled, self.notify_soon)
         elif config.schedule.workers:
@@ -142,20 +141,7 @@ class Monitor:
     def notify(self) -> None:
         """Deliver due alerts and operator emails (what ``wirewatch notify`` does); again
         while :meth:`notify_soon` asked for it during a delivery."""
-        with self.notify_lock:
-            self.notifying = True
-        try:
-            while True:
-                with self.notify_lock:
-                    self.notify_wanted = False
-                self._notify()
-                with self.notify_lock:
-                    if not self.notify_wanted or self.stopping.is_set():
-                        self.notifying = False  # decided under the lock: no request is lost
-                        return
-        finally:
-            with self.notify_lock:
-                self.notifying = False
+        self.delivery.run(self.stopping.is_set)
 
     def _notify(self) -> None:
         config = self.config
@@ -277,10 +263,9 @@ class Monitor:
     def notify_soon(self) -> None:
         """Run the notify job now rather than at its next turn (from any thread); if it is
         running, it runs once more when done."""
-        with self.notify_lock:
-            self.notify_wanted = True
-            if self.notifying:
-                return
+        self.delivery.soon()
+
+    def _notify_now(self) -> None:
         if self.scheduler.get_job("notify") is not None:
             self.scheduler.modify_job("notify", next_run_time=datetime.now(UTC))
 

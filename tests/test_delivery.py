@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import ClassVar
 
+from monitor.again import Again
 from tests.support.daemons import Daemon, only, schedule, wait_for
 from tests.support.servers import Answering, serving, story_page
 from tests.support.site import outlets_config
@@ -118,3 +119,26 @@ def test_an_alert_is_delivered_as_its_article_is_stored_while_the_run_goes_on(tm
     assert daemon.process.returncode == 0, daemon.log
     (message,) = handler.messages  # once: the run's end found nothing more to send
     assert "S-400" in message["Subject"]
+
+
+def test_delivery_asked_for_while_it_runs_runs_once_more():
+    runs, starts = [], []
+    inside, release = threading.Event(), threading.Event()
+
+    def work() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            inside.set()
+            release.wait(10)
+
+    again = Again(work, lambda: starts.append(1))
+    worker = threading.Thread(target=again.run)
+    worker.start()
+    inside.wait(10)
+    again.soon()  # while the first delivery runs: no second start, one more round instead
+    again.soon()
+    release.set()
+    worker.join(10)
+    assert runs == [0, 1] and starts == []
+    again.soon()  # idle: it is started
+    assert starts == [1]
