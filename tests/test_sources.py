@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -265,7 +266,7 @@ def test_an_outlet_configured_on_a_private_address_still_crawls_it(tmp_path, sit
 
 
 @contextmanager
-def validating_server(feed: dict[str, object]):
+def validating_server(feed: dict[str, object], path: str = "/feed.xml"):
     """A feed at /feed.xml with an ETag, answering 304 when the poll sends that ETag back; two
     articles at /a1.html and /a2.html. ``feed`` holds "body" and "etag", changed by the test
     between polls. Yields the port and the If-None-Match header of each poll of the feed
@@ -286,7 +287,7 @@ def validating_server(feed: dict[str, object]):
         "russia-iran-military-cooperation-observing-international-law.html"
     )
     pages = {
-        "/feed.xml": answer,
+        urllib.parse.quote(path): answer,
         "/a1.html": (200, html, ARTICLE.read_bytes()),
         "/a2.html": (200, html, almayadeen.read_bytes()),
     }
@@ -294,14 +295,26 @@ def validating_server(feed: dict[str, object]):
         yield port, polls
 
 
-def conditional_config(tmp_path: Path, port: int) -> Path:
+def conditional_config(tmp_path: Path, port: int, path: str = "/feed.xml") -> Path:
     config = tmp_path / "w.toml"
     config.write_text(
         f'[storage]\ndatabase = "{tmp_path / "w.db"}"\n{QUICK}recheck = "0s"\n'
-        f'[[outlets]]\nname = "c"\nfeeds = ["http://127.0.0.1:{port}/feed.xml"]\n'
+        f'[[outlets]]\nname = "c"\nfeeds = ["http://127.0.0.1:{port}{path}"]\n'
         'max_age = "100000d"\n'
     )
     return config
+
+
+def test_a_feed_at_a_persian_path_is_polled_conditionally_too(tmp_path):
+    """Its state is kept under the URL as configured, not as Scrapy percent-encodes it."""
+    feed: dict[str, object] = {}
+    with validating_server(feed, "/fa/اخبار.xml") as (port, polls):
+        feed.update(body=rss(f"http://127.0.0.1:{port}/a1.html"), etag='"v1"')
+        config = conditional_config(tmp_path, port, "/fa/اخبار.xml")
+        crawl_with_hosts(config, ["c"], {})
+        again = crawl_with_hosts(config, ["c"], {})["c"]
+    assert polls == [None, '"v1"']
+    assert again["wirewatch/sources/not_modified"] == 1
 
 
 def test_an_unchanged_feed_is_answered_304_and_a_changed_one_read_again(tmp_path):

@@ -119,8 +119,9 @@ class OutletSpider(scrapy.Spider):
     verify_every: int
     requested: int
     rechecks: list[scrapy.Request]
-    #: Each feed and sitemap read in full this run: the digest and trust recorded for it.
-    polled: dict[str, tuple[str, bool]]
+    #: Each feed and sitemap read in full this run (by its URL as fetched and as configured):
+    #: its configured URL, and the digest and trust recorded for it.
+    polled: dict[str, tuple[str, str, bool]]
     domains: list[str]
     explicit_domains: bool
     oldest: datetime
@@ -138,7 +139,9 @@ class OutletSpider(scrapy.Spider):
         """A request for one of the outlet's configured sources, counted as such. A feed or
         sitemap is asked for conditionally while its validators prove right."""
         self._count("sources/total")
-        meta: dict[str, Any] = {"wirewatch_source": kind}
+        # The URL as configured: a source's state is kept under it, not under the request's
+        # (Scrapy percent-encodes a non-ASCII path, lowercases the host; a redirect moves it).
+        meta: dict[str, Any] = {"wirewatch_source": kind, "wirewatch_url": url}
         headers = {}
         if kind in {"feed", "sitemap"}:
             state = self.state.source_state(url)
@@ -164,7 +167,7 @@ class OutletSpider(scrapy.Spider):
         its 304s cannot be trusted, and it is polled in full from now on."""
         if "wirewatch_state" not in response.meta:
             return False  # a child sitemap: always fetched in full
-        url = response.request.url if response.request else response.url
+        url = _configured(response)
         state = response.meta["wirewatch_state"]
         if response.status == 304:
             self._count("sources/not_modified")
@@ -189,7 +192,7 @@ class OutletSpider(scrapy.Spider):
         self.state.record_fetch(
             url, etag=etag, last_modified=modified, digest=digest, trusted=trusted
         )
-        self.polled[url] = self.polled[response.url] = (digest, trusted)
+        self.polled[url] = self.polled[response.url] = (url, digest, trusted)
         return False
 
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
@@ -211,8 +214,7 @@ class OutletSpider(scrapy.Spider):
         """The WebSub hub the feed names, or none, for the monitor (``monitor.websub``)."""
         links = b", ".join(response.headers.getlist("Link")).decode("latin-1")
         found = feed_hub(response.body, response.url, links)
-        meta = response.request.meta if response.request is not None else {}
-        configured = (meta.get("redirect_urls") or [response.url])[0]
+        configured = _configured(response)
         try:
             self.state.record_hub(configured, *((found.hub, found.topic) if found else ("", "")))
         except Exception as exc:  # the crawl goes on: the hub is looked for next poll
@@ -401,9 +403,9 @@ class OutletSpider(scrapy.Spider):
                 if source in self.polled:
                     # Its next poll must read it in full, though it may not have changed: a
                     # 304 would leave its backlog unread.
-                    digest, trusted = self.polled[source]
+                    configured, digest, trusted = self.polled[source]
                     self.state.record_fetch(
-                        source, etag="", last_modified="", digest=digest, trusted=trusted
+                        configured, etag="", last_modified="", digest=digest, trusted=trusted
                     )
                 logger.warning(
                     "%(source)s: %(count)d more new links past [crawl] max_pages (%(max)d) wait "
@@ -552,6 +554,11 @@ def _url_of(failure: Failure) -> str:
     """The URL of a failed request (Scrapy sets ``failure.request`` on errback failures)."""
     request = getattr(failure, "request", None)
     return request.url if request is not None else "?"
+
+
+def _configured(response: Response) -> str:
+    """The configured URL of the source ``response`` answers."""
+    return str(response.meta.get("wirewatch_url") or response.url)
 
 
 def _content_type(response: Response) -> str:
