@@ -253,3 +253,12 @@ def test_without_a_callback_status_says_the_feed_could_be_pushed(tmp_path, hub_s
     shown = wirewatch("--config", str(config), "status").stdout
     assert f"its feed names a WebSub hub ({hub_site}/hub): set [websub] callback" in shown, shown
     assert not HubSite.requests  # nothing subscribes without a callback
+
+
+def test_check_says_where_hubs_reach_the_monitor(tmp_path, hub_site):
+    config = tmp_path / "w.toml"
+    config.write_text(config_text(tmp_path, hub_site, 8471))
+    shown = wirewatch("--config", str(config), "check").stdout
+    assert (
+        "WebSub callbacks at http://127.0.0.1:8471/websub (listening on 127.0.0.1:8471)" in shown
+    ), shown

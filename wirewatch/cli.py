@@ -230,7 +230,13 @@ def check(ctx: _Context) -> None:
     smtp = SmtpSettings.from_url(config.smtp_url) if config.smtp_url.strip() else None
     click.echo(
         f"{ctx.config_file}: OK, {len(config.outlets)} outlet(s), {len(config.watches)} watch(es), "
-        f"database {ctx.db_path}" + (f", email over {smtp.describe()}" if smtp else "")
+        f"database {ctx.db_path}"
+        + (f", email over {smtp.describe()}" if smtp else "")
+        + (
+            f", WebSub callbacks at {config.websub.callback} (listening on {config.websub.listen})"
+            if config.websub.callback
+            else ""
+        )
     )
 
 
