@@ -57,7 +57,7 @@ from alerts.outbox import notify as deliver
 from core.errors import DatabaseGone, WirewatchError
 from core.units import format_duration
 from extractors.dates import isoformat
-from monitor.again import Again
+from monitor.again import Again, Turns
 from monitor.backends import Backend, ChildProcesses, Cluster, LocalPool
 from monitor.config import Loader, MonitorConfig
 from monitor.outcomes import Outcomes
@@ -92,9 +92,7 @@ class Monitor:
         self.lags = Lags()
         self.outcomes = Outcomes(config, self.open, self.tell_operator, self.notify_soon)
         self.websub = WebSub(config, self.open, self.pushed)
-        self.runs_lock = threading.Lock()
-        self.running: set[str] = set()  # outlets whose run is going
-        self.push_again: set[str] = set()  # pushed while their run was going: run again
+        self.turns = Turns()  # one run of an outlet at a time; asked meanwhile, once more
         self.pacer = Pacer()
         self.jobs_lock = threading.Lock()  # the schedule is rebuilt from two threads
         self.backend: Backend
@@ -181,31 +179,33 @@ class Monitor:
                 {"count": pruned, "keep": format_duration(self.config.storage.keep_runs)},
             )
 
-    def crawl(self, outlet: str) -> None:
+    def crawl(self, outlet: str, scheduled: bool = True) -> None:
         """Run one outlet's crawl on the backend, and settle it; again while the outcome says
-        so (its worker died under it, Redis lost it)."""
-        with self.runs_lock:
-            self.running.add(outlet)
+        so (its worker died under it, Redis lost it), or while a push (or its schedule) asked
+        for it during the run: one outlet's runs never overlap, and none asked for is lost.
+        ``scheduled``: its job's turn (else a push), for the lag."""
+        if not self.turns.take(outlet):
+            return
         try:
-            self._crawl(outlet)
-        except DatabaseGone as exc:
-            logger.error(
-                "crawl %(outlet)s not recorded: %(error)s", {"outlet": outlet, "error": exc}
-            )
-        except sqlite3.Error as exc:
-            logger.error(
-                "crawl %(outlet)s not recorded: %(error)s",
-                {"outlet": outlet, "error": trouble(exc) or exc},
-            )
+            while True:
+                try:
+                    self._crawl(outlet, scheduled)
+                except DatabaseGone as exc:
+                    logger.error(
+                        "crawl %(outlet)s not recorded: %(error)s", {"outlet": outlet, "error": exc}
+                    )
+                except sqlite3.Error as exc:
+                    logger.error(
+                        "crawl %(outlet)s not recorded: %(error)s",
+                        {"outlet": outlet, "error": trouble(exc) or exc},
+                    )
+                if not self.turns.again(outlet) or self.stopping.is_set():
+                    return
+                scheduled = False
         finally:
-            with self.runs_lock:
-                self.running.discard(outlet)
-                again = outlet in self.push_again
-                self.push_again.discard(outlet)
-            if again and not self.stopping.is_set():
-                self.pushed(outlet)
+            self.turns.release(outlet)
 
-    def _crawl(self, outlet: str) -> None:
+    def _crawl(self, outlet: str, scheduled: bool = True) -> None:
         if self.stopping.is_set():
             return  # queued before the stop: no new work
         why = self.outcomes.quarantined.get(outlet)
@@ -223,7 +223,7 @@ class Monitor:
                 return  # its outcome waits in Redis for the next monitor
             # Read now, not at the start: APScheduler may say when a job was due only after
             # the job has begun.
-            lag = self.lags.lag_of(outlet, began) if attempt == 0 else None
+            lag = self.lags.lag_of(outlet, began) if attempt == 0 and scheduled else None
             again = self.outcomes.settle(
                 outlet,
                 outcome,
@@ -336,15 +336,12 @@ class Monitor:
         self.websub.wake()
 
     def pushed(self, outlet: str) -> None:
-        """A hub pushed an update of the outlet's feed: its run starts now, or again as soon as
-        the one going ends."""
-        with self.runs_lock:
-            if outlet in self.running:
-                self.push_again.add(outlet)
-                return
-        job = self.scheduler.get_job(f"crawl:{outlet}")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        """A hub pushed an update of the outlet's feed: its run starts now, in a thread of its
+        own (no scheduler turn to wait for), or again as soon as the one going ends."""
+        if self.turns.busy(outlet) or self.stopping.is_set():
+            return
+        name = f"push:{outlet}"
+        threading.Thread(target=self.crawl, args=[outlet, False], name=name, daemon=True).start()
 
     def reload(self) -> None:
         """Read the config file again and rebuild the schedule from it; keep it if invalid."""

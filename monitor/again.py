@@ -42,3 +42,43 @@ class Again:
             if self.running:
                 return
         self.start()
+
+
+class Turns:
+    """Each key's work (an outlet's run) one at a time: asked for while it runs, it runs once
+    more when done, however many times it was asked meanwhile."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: set[str] = set()
+        self.wanted: set[str] = set()
+
+    def take(self, key: str) -> bool:
+        """True: the caller runs it now (and must :meth:`release` it); False: it is running,
+        and it runs once more when done."""
+        with self.lock:
+            if key in self.running:
+                self.wanted.add(key)
+                return False
+            self.running.add(key)
+            return True
+
+    def busy(self, key: str) -> bool:
+        """Whether it runs now; if so, it runs once more when done."""
+        with self.lock:
+            if key in self.running:
+                self.wanted.add(key)
+            return key in self.running
+
+    def again(self, key: str) -> bool:
+        """Called by the runner when a turn ends: True if it was asked for meanwhile."""
+        with self.lock:
+            if key in self.wanted:
+                self.wanted.discard(key)
+                return True
+            return False
+
+    def release(self, key: str) -> None:
+        with self.lock:
+            self.running.discard(key)
+            self.wanted.discard(key)

@@ -247,7 +247,7 @@ class WebSub:
         for row in websub.feeds(db):
             outlet = owners.get(row["feed"])
             state = row["state"]
-            if outlet is None or not row["hub"]:
+            if outlet is None or not row["named"]:
                 if state in ("verified", "requested"):
                     self._request(db, row, row["outlet"] or "", "unsubscribe")
                 elif state != "unsubscribing" or self._stale(row, now):

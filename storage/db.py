@@ -324,7 +324,7 @@ def m016_websub(db: Database) -> None:
         "seen text not null, outlet text, token text unique, secret text, "
         "state text not null default '', requested text, verified text, lease_until text, "
         "lease real, error text not null default '', pushed text, pushes integer not null "
-        "default 0)"
+        "default 0, named integer not null default 1)"
     )
 
 

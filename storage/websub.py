@@ -24,15 +24,22 @@ def _now(now: datetime | None) -> str:
 
 def record_hub(db: Database, feed: str, hub: str, topic: str, now: datetime | None = None) -> None:
     """The feed ``feed`` (as configured) names ``hub`` for ``topic``; "" for ``hub`` when a
-    full read found none (a subscription left is then ended by the monitor; a feed that never
-    named one gets no row)."""
+    full read found none: the row is kept (with the hub it named, to unsubscribe there) and
+    marked no longer ``named``. A feed that never named one gets no row. A feed that names
+    another hub starts afresh: its subscription at the old one lapses with its lease."""
+    row = db.execute("select hub, named from websub where feed = ?", [feed]).fetchone()
+    if not hub and (row is None or not row[1]):
+        return  # a read first: most feeds name no hub, and their polls take no write lock
     with write_transaction(db):
         if not hub:
-            db.execute("update websub set hub = '', seen = ? where feed = ?", [_now(now), feed])
+            db.execute("update websub set named = 0, seen = ? where feed = ?", [_now(now), feed])
             return
+        if row is not None and row[0] != hub:
+            db.execute("delete from websub where feed = ?", [feed])
         db.execute(
             "insert into websub (feed, hub, topic, seen) values (?, ?, ?, ?) on conflict (feed) "
-            "do update set hub = excluded.hub, topic = excluded.topic, seen = excluded.seen",
+            "do update set hub = excluded.hub, topic = excluded.topic, seen = excluded.seen, "
+            "named = 1",
             [feed, hub, topic, _now(now)],
         )
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import ClassVar
 
-from monitor.again import Again
+from monitor.again import Again, Turns
 from tests.support.daemons import Daemon, only, schedule, wait_for
 from tests.support.servers import Answering, serving, story_page
 from tests.support.site import outlets_config
@@ -142,3 +142,12 @@ def test_delivery_asked_for_while_it_runs_runs_once_more():
     assert runs == [0, 1] and starts == []
     again.soon()  # idle: it is started
     assert starts == [1]
+
+
+def test_a_run_asked_for_while_its_outlet_runs_comes_once_after():
+    turns = Turns()
+    assert turns.take("wire")
+    assert not turns.take("wire") and turns.busy("wire")  # asked twice meanwhile
+    assert turns.again("wire") and not turns.again("wire")  # one more run, not two
+    turns.release("wire")
+    assert not turns.busy("wire") and turns.take("wire")

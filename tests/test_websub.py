@@ -43,6 +43,7 @@ class HubSite(Answering):
     verified: ClassVar[list[dict[str, str]]] = []  # requests whose challenge came back
     lease: ClassVar[int] = 3600
     base: ClassVar[str] = ""
+    names_hub: ClassVar[bool] = True  # the feed's atom:link rel="hub"
 
     def do_GET(self) -> None:
         now = datetime.now(UTC)
@@ -76,8 +77,9 @@ def feed(now: datetime) -> bytes:
     )
     return (
         '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
-        f'<channel><title>Wire</title><atom:link rel="hub" href="{HubSite.base}/hub"/>'
-        f'<atom:link rel="self" href="{HubSite.base}/feed.xml"/>{items}</channel></rss>'
+        "<channel><title>Wire</title>"
+        + (f'<atom:link rel="hub" href="{HubSite.base}/hub"/>' if HubSite.names_hub else "")
+        + f'<atom:link rel="self" href="{HubSite.base}/feed.xml"/>{items}</channel></rss>'
     ).encode()
 
 
@@ -99,6 +101,7 @@ def publish(name: str, lead: str, secret: str | None = None) -> int:
 def hub_site():
     HubSite.stories = [("old", "The talks began.")]
     HubSite.requests, HubSite.verified, HubSite.lease = [], [], 3600
+    HubSite.names_hub = True
     with serving(HubSite) as base:
         HubSite.base = base
         yield base
@@ -186,6 +189,18 @@ def test_a_feed_taken_out_of_the_config_is_unsubscribed(tmp_path, hub_site):
         wait_for(lambda: "unsubscribed from" in daemon.log, 30, "the unsubscription logged")
         with sqlite3.connect(tmp_path / "w.db") as db:
             assert db.execute("select count(*) from websub").fetchone()[0] == 0
+
+
+def test_a_feed_that_stops_naming_its_hub_is_unsubscribed(tmp_path, hub_site):
+    with monitoring(tmp_path, hub_site) as (daemon, _, _):
+        HubSite.names_hub = False
+        assert publish("next", "The talks went on.") == 202  # its run reads the feed again
+        wait_for(
+            lambda: any(f["hub.mode"] == "unsubscribe" for f in HubSite.verified),
+            60,
+            "the verified unsubscription",
+        )
+        wait_for(lambda: "unsubscribed from" in daemon.log, 30, "the unsubscription logged")
 
 
 def test_a_verification_for_no_request_is_refused(tmp_path, hub_site):

@@ -51,7 +51,7 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
     day_ago = isoformat(now - timedelta(hours=24))
     monitor = monitor_state(db, now)
     paces = outlet_paces(db)
-    hubs = [row for row in websub.feeds(db) if row["hub"]]
+    hubs = [row for row in websub.feeds(db) if row["named"]]
     outlets = []
     for outlet in config.outlets:
         pace = paces.get(outlet.name) if monitor["running"] else None
