@@ -247,7 +247,7 @@ class Monitor:
             pace = self.pacer.after_run(db, self.config, outlet, new, datetime.now(UTC))
         finally:
             db.close()
-        self.resubscribe_soon()
+        self.websub.wake()  # the run may have found a feed's hub
         if pace is not None:
             logger.info(
                 "Outlet %(outlet)s polled every %(every)s for an hour: %(why)s",
@@ -331,14 +331,10 @@ class Monitor:
         except sqlite3.Error as exc:
             logger.error("paces not updated: %(error)s", {"error": trouble(exc) or exc})
 
-    def resubscribe_soon(self) -> None:
-        """Look at the WebSub subscriptions now (a run may have found a feed's hub)."""
-        self.websub.wake()
-
     def pushed(self, outlet: str) -> None:
         """A hub pushed an update of the outlet's feed: its run starts now, in a thread of its
         own (no scheduler turn to wait for), or again as soon as the one going ends."""
-        if self.turns.busy(outlet) or self.stopping.is_set():
+        if self.turns.defer(outlet) or self.stopping.is_set():
             return
         name = f"push:{outlet}"
         threading.Thread(target=self.crawl, args=[outlet, False], name=name, daemon=True).start()

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.hub import deliver, verify_intent  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 WORDS = [
     "minister",
@@ -283,14 +284,6 @@ def run_part(mode: str, stories: int, every: str, folder: Path, smtp_port: int) 
 def seconds_of(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     return float(text[:-1]) * units[text[-1]]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def runs_finished(db: Path) -> int:

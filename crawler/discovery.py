@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import BytesIO
@@ -51,8 +52,26 @@ _FEED_ROOTS = {"rss", "feed", "RDF", "channel"}
 _URL_LINE = re.compile(r"https?://\S+\Z", re.I)
 
 
+@dataclass(frozen=True)
+class Feed:
+    """What a feed holds: its entries, and its own links, ``rel`` -> ``href`` (``hub``,
+    ``self``: where WebSub pushes it from, and its own URL)."""
+
+    entries: list[Entry]
+    links: dict[str, str] = field(default_factory=dict)
+
+
 def parse_feed(body: bytes, base_url: str, content_type: str = "") -> list[Entry]:
-    """Entries of an RSS 2.0, Atom or JSON Feed document.
+    """Entries of an RSS 2.0, Atom or JSON Feed document (:func:`read_feed`).
+
+    Raises:
+        DiscoveryError: The body is none of these.
+    """
+    return read_feed(body, base_url, content_type).entries
+
+
+def read_feed(body: bytes, base_url: str, content_type: str = "") -> Feed:
+    """An RSS 2.0, Atom or JSON Feed document: its entries and its own links.
 
     Raises:
         DiscoveryError: The body is none of these.
@@ -81,7 +100,11 @@ def parse_feed(body: bytes, base_url: str, content_type: str = "") -> list[Entry
             continue
         stamp = item.get("published_parsed") or item.get("updated_parsed")
         entries.append(Entry(url=link, published=_from_struct(stamp), title=item.get("title")))
-    return entries
+    links: dict[str, str] = {}
+    for link in parsed.feed.get("links", []):  # the channel's own (atom:link in RSS too)
+        for rel in str(link.get("rel", "")).lower().split():
+            links.setdefault(rel, str(link.get("href") or "").strip())
+    return Feed(entries, links)
 
 
 def _alternate(item: Any) -> str | None:
@@ -101,7 +124,7 @@ def _from_struct(stamp: Any) -> datetime | None:
     return moment if plausible(moment) else None
 
 
-def _parse_json_feed(body: bytes) -> list[Entry]:
+def _parse_json_feed(body: bytes) -> Feed:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -128,7 +151,15 @@ def _parse_json_feed(body: bytes) -> list[Entry]:
                     title=item.get("title") if isinstance(item.get("title"), str) else None,
                 )
             )
-    return entries
+    links = {}
+    hubs = data.get("hubs")
+    for hub in hubs if isinstance(hubs, list) else []:
+        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub":
+            links["hub"] = str(hub.get("url") or "")
+            break
+    if isinstance(data.get("feed_url"), str):
+        links["self"] = data["feed_url"]
+    return Feed(entries, links)
 
 
 def parse_sitemap(body: bytes, base_url: str = "") -> Sitemap:
@@ -231,65 +262,20 @@ _LINK_VALUE = re.compile(r"<([^>]*)>\s*((?:;[^,<]*)*)")
 _REL = re.compile(r""";\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.I)
 
 
-def feed_hub(body: bytes, url: str, link_header: str = "") -> Hub | None:
+def feed_hub(links: Mapping[str, str], url: str, link_header: str = "") -> Hub | None:
     """The WebSub hub a feed names, from its HTTP ``Link`` header(s) (first, as the spec
-    prefers) or its own links (Atom's and RSS's ``<atom:link rel="hub">``, JSON Feed's
-    ``hubs``); None if it names none. Never raises."""
-    links: dict[str, str] = {}
+    prefers) or its own ``links`` (:attr:`Feed.links`: Atom's and RSS's
+    ``<atom:link rel="hub">``, JSON Feed's ``hubs``); None if it names none."""
+    found: dict[str, str] = {}
     for target, params in _LINK_VALUE.findall(link_header or ""):
         for rel in _REL.findall(params):
             for name in (rel[0] or rel[1]).lower().split():
-                links.setdefault(name, target.strip())
-    if "hub" not in links:
-        body_links = _json_feed_hub(body) if body.lstrip()[:1] == b"{" else _xml_feed_links(body)
-        for name, target in body_links.items():
-            links.setdefault(name, target)
-    hub = links.get("hub", "")
+                found.setdefault(name, target.strip())
+    if "hub" not in found:
+        for name, target in links.items():
+            found.setdefault(name, target)
+    hub = found.get("hub", "")
     if not re.match(r"https?://", hub, re.I):
         return None
-    topic = links.get("self", "")
+    topic = found.get("self", "")
     return Hub(hub, topic if re.match(r"https?://", topic, re.I) else url)
-
-
-def _json_feed_hub(body: bytes) -> dict[str, str]:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    found = {}
-    hubs = data.get("hubs")
-    for hub in hubs if isinstance(hubs, list) else []:
-        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub":
-            found["hub"] = str(hub.get("url") or "")
-            break
-    if isinstance(data.get("feed_url"), str):
-        found["self"] = data["feed_url"]
-    return found
-
-
-def _xml_feed_links(body: bytes) -> dict[str, str]:
-    """The ``rel`` -> ``href`` of a feed's own links, read up to its first item."""
-    found: dict[str, str] = {}
-    try:
-        for _, element in etree.iterparse(
-            BytesIO(body),
-            events=("start",),
-            recover=True,
-            resolve_entities=False,
-            no_network=True,
-            huge_tree=False,
-        ):
-            if not isinstance(element.tag, str):
-                continue
-            name = etree.QName(element).localname
-            if name in {"item", "entry"}:
-                break
-            rel, href = element.get("rel"), element.get("href")
-            if name == "link" and rel and href:
-                for each in rel.lower().split():
-                    found.setdefault(each, href.strip())
-    except (etree.XMLSyntaxError, ValueError):
-        pass
-    return found

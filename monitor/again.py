@@ -63,7 +63,7 @@ class Turns:
             self.running.add(key)
             return True
 
-    def busy(self, key: str) -> bool:
+    def defer(self, key: str) -> bool:
         """Whether it runs now; if so, it runs once more when done."""
         with self.lock:
             if key in self.running:

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlite_utils import Database
 
 from core.units import format_duration
-from crawler.discovery import DiscoveryError, parse_feed
+from crawler.config import OutletConfig
 from crawler.fetch import fetch_url
 from extractors.dates import isoformat
 from monitor.config import MonitorConfig
@@ -134,6 +134,9 @@ class WebSub:
     def stop(self) -> None:
         self.stopping.set()
         self.woken.set()
+        self._close_server()
+
+    def _close_server(self) -> None:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -143,10 +146,7 @@ class WebSub:
         old = self.config.websub
         self.config = config
         if (old.callback, old.listen) != (config.websub.callback, config.websub.listen):
-            if self.server is not None:
-                self.server.shutdown()
-                self.server.server_close()
-                self.server = None
+            self._close_server()
             self.start()
         self.wake()
 
@@ -214,13 +214,10 @@ class WebSub:
             websub.pushed(db, token)
         finally:
             db.close()
-        try:
-            count = len(parse_feed(body, row["topic"]))
-        except DiscoveryError:
-            count = 0  # the run reads the feed itself
+        # The content is not read here: the run reads the feed itself, through the one path.
         logger.info(
-            "WebSub: %(topic)s pushed (%(count)d item(s)): %(outlet)s runs now",
-            {"topic": row["topic"], "count": count, "outlet": row["outlet"]},
+            "WebSub: %(topic)s pushed: %(outlet)s runs now",
+            {"topic": row["topic"], "outlet": row["outlet"]},
         )
         if row["outlet"]:
             self.pushed(str(row["outlet"]))
@@ -249,16 +246,25 @@ class WebSub:
             state = row["state"]
             if outlet is None or not row["named"]:
                 if state in ("verified", "requested"):
-                    self._request(db, row, row["outlet"] or "", "unsubscribe")
+                    # The outlet that subscribed, if it is still configured: its origins are
+                    # the ones its hub may be at.
+                    owner = outlet or self._outlet(str(row["outlet"] or ""))
+                    self._request(db, row, owner, "unsubscribe")
                 elif state != "unsubscribing" or self._stale(row, now):
                     websub.forget(db, row["feed"])
                 continue
             due = self._due(db, row, now)
             if due <= 0:
-                self._request(db, row, outlet.name, "subscribe")
+                self._request(db, row, outlet, "subscribe")
             else:
                 soonest = min(soonest, due)
         return max(1.0, soonest)
+
+    def _outlet(self, name: str) -> OutletConfig | None:
+        try:
+            return self.config.outlet(name)
+        except KeyError:
+            return None
 
     def _stale(self, row: dict[str, Any], now: datetime) -> bool:
         asked = _at(row["requested"])
@@ -288,8 +294,12 @@ class WebSub:
             return RETRY_AFTER - (now - asked).total_seconds()
         return 0.0
 
-    def _request(self, db: Database, row: dict[str, Any], outlet: str, mode: str) -> None:
-        """Ask the hub to (un)subscribe ``row``'s topic; recorded as requested or failed."""
+    def _request(
+        self, db: Database, row: dict[str, Any], outlet: OutletConfig | None, mode: str
+    ) -> None:
+        """Ask the hub to (un)subscribe ``row``'s topic for ``outlet`` (None: one no longer
+        configured, whose origins are trusted no more); recorded as requested or failed. The
+        hub may be at a private address only if it is one of the outlet's origins."""
         config = self.config
         token = row["token"] or secrets.token_urlsafe(18)
         secret = row["secret"] or secrets.token_hex(20)
@@ -302,19 +312,16 @@ class WebSub:
             # Kept across renewals: content the hub pushes meanwhile is signed with it.
             form["hub.secret"] = secret
             form["hub.lease_seconds"] = str(int(config.websub.lease))
-        trusted = []
-        for each in config.outlets:
-            if each.name == outlet:
-                trusted = list(each.origins)
+        name = outlet.name if outlet is not None else str(row["outlet"] or "")
         state = "requested" if mode == "subscribe" else "unsubscribing"
         # Recorded first: the hub may verify before its answer to this request arrives.
-        websub.requested(db, row["feed"], outlet=outlet, token=token, secret=secret, state=state)
+        websub.requested(db, row["feed"], outlet=name, token=token, secret=secret, state=state)
         try:
             answer = fetch_url(
                 row["hub"],
                 config.crawl.user_agent,
                 config.crawl.timeout,
-                trusted=trusted,
+                trusted=outlet.origins if outlet is not None else (),
                 form=form,
             )
         except OSError as exc:

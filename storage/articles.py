@@ -368,14 +368,7 @@ def seen(db: Database, url: str) -> Seen | None:
         "join articles a on a.id = u.article_id where u.key = ? order by a.id limit 1",
         [url_key(url)],
     ).fetchone()
-    return Seen(str(row[0]), str(row[1] or row[0])) if row is not None else None
-
-
-def first_seen(db: Database, url: str) -> str | None:
-    """When the article ``url`` leads to was first seen; None if no stored article has it
-    (ValueError as :func:`seen`)."""
-    found = seen(db, url)
-    return found.first if found is not None else None
+    return Seen(str(row[0]), str(row[1])) if row is not None else None
 
 
 def recheck_due(known: Seen, recheck: float, now: datetime) -> bool | None:
@@ -383,7 +376,7 @@ def recheck_due(known: Seen, recheck: float, now: datetime) -> bool | None:
     past the re-check window (``recheck`` seconds after it was first seen: never again), False
     while its next re-check is not due (see :data:`FIRST_RECHECK`)."""
     try:
-        first, last = (_utc(datetime.fromisoformat(t)) for t in (known.first, known.last))
+        first, last = (datetime.fromisoformat(t) for t in (known.first, known.last))
     except ValueError:
         return None  # not a time: as good as old
     last = max(first, last)
@@ -391,10 +384,6 @@ def recheck_due(known: Seen, recheck: float, now: datetime) -> bool | None:
         return None
     wait = max(recheck * FIRST_RECHECK, (last - first).total_seconds())
     return (now - last).total_seconds() >= wait
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def should_fetch(db: Database, url: str, recheck: float, now: datetime | None = None) -> bool:
@@ -419,7 +408,7 @@ def known_url_keys(
     ``since``, the oldest article first: what :func:`should_fetch` reads, for a copy kept
     elsewhere (a cluster's Redis)."""
     sql = (
-        "select u.key, a.first_seen, coalesce(a.last_seen, a.first_seen) from article_urls u "
+        "select u.key, a.first_seen, a.last_seen from article_urls u "
         "join articles a on a.id = u.article_id where u.key is not null"
     )
     if article_ids is not None:

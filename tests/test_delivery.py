@@ -147,7 +147,7 @@ def test_delivery_asked_for_while_it_runs_runs_once_more():
 def test_a_run_asked_for_while_its_outlet_runs_comes_once_after():
     turns = Turns()
     assert turns.take("wire")
-    assert not turns.take("wire") and turns.busy("wire")  # asked twice meanwhile
+    assert not turns.take("wire") and turns.defer("wire")  # asked twice meanwhile
     assert turns.again("wire") and not turns.again("wire")  # one more run, not two
     turns.release("wire")
-    assert not turns.busy("wire") and turns.take("wire")
+    assert not turns.defer("wire") and turns.take("wire")

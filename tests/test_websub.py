@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import pytest
 
 from core.errors import ConfigError
-from crawler.discovery import Hub, feed_hub
+from crawler.discovery import Hub, feed_hub, read_feed
 from tests.support.daemons import Daemon, schedule, wait_for
 from tests.support.hub import deliver, verify_intent
 from tests.support.servers import Answering, free_port, serving, story_page
@@ -227,19 +227,30 @@ def test_a_feed_names_its_hub_in_any_of_the_ways_the_spec_allows():
         b'<atom:link rel="self" href="https://site.example/feed"/><item><link>x</link></item>'
         b"</channel></rss>"
     )
-    assert feed_hub(rss, "http://u/") == Hub("https://hub.example/", "https://site.example/feed")
+    assert hub_of(rss, "http://u/") == Hub("https://hub.example/", "https://site.example/feed")
     atom = b'<feed xmlns="http://www.w3.org/2005/Atom"><link rel="hub" href="https://h/"/></feed>'
-    assert feed_hub(atom, "http://u/feed") == Hub("https://h/", "http://u/feed")
+    assert hub_of(atom, "http://u/feed") == Hub("https://h/", "http://u/feed")
     header = '<https://hub.example/>; rel="hub", <https://site.example/f>; rel=self'
-    assert feed_hub(b"", "http://u/", header) == Hub(
+    assert feed_hub({}, "http://u/", header) == Hub(
         "https://hub.example/", "https://site.example/f"
     )
-    json_feed = b'{"version": "https://jsonfeed.org/version/1.1", "hubs": [{"type": "WebSub", "url": "https://h/"}]}'
-    assert feed_hub(json_feed, "http://u/") == Hub("https://h/", "http://u/")
+    json_feed = b'{"version": "https://jsonfeed.org/version/1.1", "hubs": [{"type": "WebSub", "url": "https://h/"}], "items": []}'
+    assert hub_of(json_feed, "http://u/") == Hub("https://h/", "http://u/")
     # An item's own links are not the feed's; a hub that is no http(s) URL is none.
-    late = b'<rss><channel><item><link rel="hub" href="https://h/"/></item></channel></rss>'
-    for body in (late, b'<feed><link rel="hub" href="javascript:x"/></feed>', b"\x00\xff", b"{"):
-        assert feed_hub(body, "http://u/") is None
+    late = b'<rss version="2.0"><channel><item><link>http://u/1</link></item></channel></rss>'
+    late = late.replace(
+        b"</link>",
+        b'</link><atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="hub" href="https://h/"/>',
+    )
+    scheme = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><link rel="hub" href="javascript:x"/></feed>'
+    )
+    for body in (late, scheme):
+        assert hub_of(body, "http://u/") is None
+
+
+def hub_of(body: bytes, url: str) -> Hub | None:
+    return feed_hub(read_feed(body, url).links, url)
 
 
 @pytest.mark.parametrize(

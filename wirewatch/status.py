@@ -51,7 +51,7 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
     day_ago = isoformat(now - timedelta(hours=24))
     monitor = monitor_state(db, now)
     paces = outlet_paces(db)
-    hubs = [row for row in websub.feeds(db) if row["named"]]
+    hubs = {row["feed"]: row for row in websub.feeds(db) if row["named"]}
     outlets = []
     for outlet in config.outlets:
         pace = paces.get(outlet.name) if monitor["running"] else None
@@ -87,9 +87,12 @@ def outlet_status(db: Database, config: Config, now: datetime | None = None) -> 
                 "backlog": backlog,
                 # Its feeds that name a WebSub hub, and the subscription (monitor.websub).
                 "websub": [
-                    {k: row[k] for k in ("feed", "hub", "state", "lease_until", "pushes", "error")}
-                    for row in hubs
-                    if row["feed"] in outlet.feeds
+                    {
+                        k: hubs[feed][k]
+                        for k in ("feed", "hub", "state", "lease_until", "pushes", "error")
+                    }
+                    for feed in outlet.feeds
+                    if feed in hubs
                 ],
             }
         )

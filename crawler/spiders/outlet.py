@@ -49,7 +49,7 @@ from twisted.python.failure import Failure
 
 from crawler.config import OutletConfig
 from crawler.context import apply_crawl_section, crawl_config
-from crawler.discovery import DiscoveryError, Entry, feed_hub, parse_feed, parse_sitemap
+from crawler.discovery import DiscoveryError, Entry, Feed, feed_hub, parse_sitemap, read_feed
 from crawler.finder import web_page_hint
 from crawler.items import ArticleItem
 from crawler.problems import add_problem, refused, say_failures_once, why_failed
@@ -199,21 +199,21 @@ class OutletSpider(scrapy.Spider):
         if self._unchanged(response):
             return
         try:
-            entries = parse_feed(response.body, response.url, _content_type(response))
+            feed = read_feed(response.body, response.url, _content_type(response))
         except DiscoveryError as exc:
             self._count("discover/failed")
             why = web_page_hint(response.body, response.url, _content_type(response)) or exc
             self._source_failed(response.request, f"feed {response.url} unreadable: {why}")
             return
-        if not entries:
+        if not feed.entries:
             self._problem(f"feed {response.url} lists no items")
-        self._record_hub(response)
-        yield from self._requests_for(entries, response.url, listed=True)
+        self._record_hub(response, feed)
+        yield from self._requests_for(feed.entries, response.url, listed=True)
 
-    def _record_hub(self, response: Response) -> None:
+    def _record_hub(self, response: Response, feed: Feed) -> None:
         """The WebSub hub the feed names, or none, for the monitor (``monitor.websub``)."""
-        links = b", ".join(response.headers.getlist("Link")).decode("latin-1")
-        found = feed_hub(response.body, response.url, links)
+        header = b", ".join(response.headers.getlist("Link")).decode("latin-1")
+        found = feed_hub(feed.links, response.url, header)
         configured = _configured(response)
         try:
             self.state.record_hub(configured, *((found.hub, found.topic) if found else ("", "")))
